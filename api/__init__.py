@@ -1,0 +1,1 @@
+"""The HTTP API, staff pages and command line of quanze: the outermost layer."""

@@ -1,0 +1,66 @@
+"""The FastAPI application factory. Nothing is built at import time: the lifespan creates
+the database engine and the router, and closes them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from api import problems
+from api.db import make_engine, upgrade
+from api.deps import Services, utc_now
+from api.routes import matrix, routing
+from api.settings import AppSettings
+from rules.service import Router
+
+DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
+(职能最近): who leads (主办), who assists (协办), by which rule and basis (依据), following the
+resolution canon. Authenticate with `Authorization: Bearer <key>` (`quanze keys create`)."""
+
+
+def create_app(settings: AppSettings | None = None, *,
+               clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> FastAPI:
+    settings = settings or AppSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = make_engine(settings.database_url)
+        if migrate:
+            upgrade(db)
+        router = Router(db, refresh_interval=settings.refresh_interval)
+        services = Services(db=db, router=router, settings=settings, clock=clock)
+        configure = getattr(app.state, "configure", None)
+        if configure is not None:
+            configure(services)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            router.close()
+            db.dispose()
+
+    app = FastAPI(title="quanze", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return problems.problem(413, "body_too_large",
+                                    f"request body is larger than {settings.max_body_bytes} "
+                                    "bytes", limit=settings.max_body_bytes)
+        response: Response = await call_next(request)
+        return response
+
+    @app.get("/v1/health", tags=["meta"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(routing.router)
+    app.include_router(matrix.router)
+    return app

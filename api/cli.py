@@ -1,0 +1,254 @@
+"""The ``quanze`` command (contract.md, Commands)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from api.db import make_engine, upgrade
+from api.deps import utc_now
+from api.settings import AppSettings
+from jurisdiction.errors import BundleInvalid, QuanzeError
+
+
+def _settings() -> AppSettings:
+    return AppSettings()
+
+
+def _services() -> Any:
+    from api.deps import Services
+    from rules.service import Router
+
+    settings = _settings()
+    db = make_engine(settings.database_url)
+    upgrade(db)
+    return Services(db=db, router=Router(db, refresh_interval=0.0), settings=settings)
+
+
+class _Cli:
+    """A caller for writes made from the shell."""
+
+    def __init__(self) -> None:
+        self.actor = f"cli:{os.environ.get('USER', 'admin')}"
+
+    def require(self, *roles: str) -> None:
+        return None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import create_key
+    from api.routes.matrix import import_document
+
+    services = _services()
+    if not services.router.current().rules:
+        data = json.loads(resources.files("api.demo").joinpath("district.json")
+                          .read_text(encoding="utf-8"))
+        report = import_document(services, _Cli(), data, "merge", "demo district")
+        print(f"loaded the demo district: rule-set version {report['ruleset_version']}, "
+              f"{report['added']['rules']} rules, {report['added']['units']} units")
+    else:
+        print("the database already holds a matrix; serving it as it is")
+    with services.db.begin() as conn:
+        key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
+    services.router.close()
+    services.db.dispose()
+    url = f"http://{args.host}:{args.port}"
+    print(f"quanze demo: {url}  (API docs: {url}/docs)")
+    print(f"admin key:   {key}")
+    sys.stdout.flush()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from api.routes.matrix import import_document
+    from rules.dutylist import read_duty_list
+
+    path = Path(args.path)
+    services = _services()
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+            return 2
+    elif path.suffix.lower() in (".xlsx", ".csv"):
+        j = services.router.current().jurisdiction
+        known = {u.name: u.code for u in j.units.values()} | {c: c for c in j.units}
+        data = read_duty_list(path, known_units=known)
+    else:
+        print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
+        return 2
+    report = import_document(services, _Cli(), data, args.mode, path.name)
+    _print_report(report)
+    return 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    if report["ruleset_version"] == report["previous_version"]:
+        print(f"nothing changed (rule-set version {report['ruleset_version']})")
+    else:
+        print(f"rule-set version {report['previous_version']} → {report['ruleset_version']}")
+    for kind in ("units", "areas", "categories", "rules", "settings"):
+        print(f"  {kind:<11} added {report['added'][kind]:>5}  changed "
+              f"{report['changed'][kind]:>5}  retired {report['retired'][kind]:>5}  "
+              f"unchanged {report['unchanged'][kind]:>5}")
+    print("  rejected        0")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rules.bundle import dump_bundle
+
+    path = Path(args.path)
+    services = _services()
+    m = services.router.current()
+    bundle = dump_bundle(m.jurisdiction, m.rules.values(), m.settings)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
+    elif path.suffix.lower() == ".xlsx":
+        from rules.dutylist import write_duty_list
+
+        write_duty_list(bundle, path)
+    else:
+        print(f"error: {path}: export to .json or .xlsx", file=sys.stderr)
+        return 2
+    print(f"wrote rule-set version {m.version} ({len(m.rules)} rules) to {path}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rules.verification import verify
+
+    services = _services()
+    report = verify(services.router.current(), utc_now())
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(f"rule-set version {report.version}: {report.cells} category×township cells "
+              f"{report.cells_by_status}")
+        for f in report.findings:
+            ids = f" [{', '.join(f.rule_ids)}]" if f.rule_ids else ""
+            print(f"{f.severity:<7} {f.code:<22} {f.message}{ids}")
+        print("counts:", json.dumps(report.counts(), ensure_ascii=False))
+    return 1 if report.has_errors else 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from rules.service import decision_document, new_decision_id, ticket_from_request
+
+    attributes: dict[str, str] = {}
+    for item in args.attr or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"error: --attr {item!r}: use key=value", file=sys.stderr)
+            return 2
+        attributes[key] = value
+    services = _services()
+    request = {"category": args.category, "area": args.area, "attributes": attributes,
+               "text": args.text or "", "as_of": args.as_of}
+    ticket = ticket_from_request(request, utc_now())
+    matrix, decision = services.router.decide(ticket)
+    doc = decision_document(decision, matrix, decision_id=new_decision_id(), ticket=ticket)
+    print(json.dumps(doc, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from api.auth import create_key
+
+    services = _services()
+    if args.unit and args.unit not in services.router.current().jurisdiction.units:
+        print(f"error: --unit {args.unit!r} is not a known unit", file=sys.stderr)
+        return 2
+    with services.db.begin() as conn:
+        key = create_key(conn, role=args.role, name=args.name or args.role, unit=args.unit,
+                         now=utc_now())
+    print(f"created a {args.role} key; it is shown only once:")
+    print(key)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings()
+    upgrade(make_engine(settings.database_url))
+    print(f"database at {settings.database_url} is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quanze", description="quanze (权责): responsibility "
+                                "routing and arbitration for 12345 hotlines")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the HTTP API and staff pages")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("demo", help="load the demo district (if empty) and serve it")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("import", help="load a bundle (.json) or duty list (.xlsx/.csv)")
+    s.add_argument("path")
+    s.add_argument("--mode", choices=("merge", "replace"), default="merge")
+    s.set_defaults(func=cmd_import)
+    s = sub.add_parser("export", help="write the matrix as a bundle (.json) or duty list")
+    s.add_argument("path")
+    s.set_defaults(func=cmd_export)
+    s = sub.add_parser("verify", help="check the matrix; exit 1 on errors")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("route", help="route one ticket and print the decision")
+    s.add_argument("--category", required=True)
+    s.add_argument("--area")
+    s.add_argument("--attr", action="append", metavar="K=V")
+    s.add_argument("--text")
+    s.add_argument("--as-of", dest="as_of")
+    s.set_defaults(func=cmd_route)
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
+    s = keys.add_parser("create", help="create an API key (printed as the last line)")
+    s.add_argument("--role", required=True)
+    s.add_argument("--unit")
+    s.add_argument("--name")
+    s.set_defaults(func=cmd_keys_create)
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
+    s = db.add_parser("upgrade", help="apply migrations")
+    s.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except BundleInvalid as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for p in exc.problems:
+            where = f"{p.location}" + (f" [{p.field}]" if p.field else "")
+            print(f"  {where}: {p.message}", file=sys.stderr)
+        return 1
+    except QuanzeError as exc:
+        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Dependencies shared by the routes: the services of the app, the caller, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+
+from api.auth import Caller, authenticate
+from api.settings import AppSettings
+from rules.service import Router
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """What the app's lifespan builds once: database, router, settings, clock."""
+
+    db: Engine
+    router: Router
+    settings: AppSettings
+    clock: Callable[[], datetime] = field(default=utc_now)
+    #: called for each decision before it is stored (arbitration opens disputes here)
+    on_decision: Callable[..., dict[str, Any]] | None = None
+    #: called inside each matrix write's transaction (the audit log registers here)
+    after_matrix_change: Callable[..., None] | None = None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_caller(services: ServicesDep,
+               authorization: Annotated[str | None, Header()] = None,
+               x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    with services.db.connect() as conn:
+        return authenticate(conn, key)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

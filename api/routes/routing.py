@@ -1,0 +1,98 @@
+"""POST /v1/route, /v1/route/batch; GET /v1/decisions/{id} and its replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import CallerDep, ServicesDep
+from api.schemas import BatchOut, BatchRequest, DecisionOut, RouteRequest
+from jurisdiction.errors import LimitExceeded
+from rules.service import (
+    decision_document,
+    evaluate,
+    get_decision,
+    new_decision_id,
+    record_decision,
+    ticket_from_request,
+)
+
+router = APIRouter(prefix="/v1", tags=["routing"])
+
+
+def route_many(services: ServicesDep, caller: CallerDep,
+               requests: list[RouteRequest]) -> list[dict[str, Any]]:
+    """Decide and record a list of tickets in one transaction."""
+    now = services.clock()
+    matrix = services.router.current()
+    documents: list[dict[str, Any]] = []
+    with services.db.begin() as conn:
+        for req in requests:
+            body = req.model_dump(mode="json")
+            ticket = ticket_from_request(req.model_dump(), now)
+            _, decision = services.router.decide(ticket, matrix)
+            document = decision_document(decision, matrix, decision_id=new_decision_id(),
+                                         ticket=ticket)
+            hook = services.on_decision
+            if hook is not None:
+                document = hook(conn, document, decision, ticket, caller.actor, now)
+            record_decision(conn, document, ticket, body, actor=caller.actor, now=now)
+            documents.append(document)
+    return documents
+
+
+@router.post("/route", response_model=DecisionOut, summary="Route one ticket (派单)")
+def route(body: RouteRequest, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    """Answers who leads (主办) and who assists (协办) by the resolution canon, with the
+    winning rule, its basis and every candidate's fate. The decision is stored."""
+    caller.require("router", "editor", "arbiter")
+    return route_many(services, caller, [body])[0]
+
+
+@router.post("/route/batch", response_model=BatchOut, summary="Route several tickets")
+def route_batch(body: BatchRequest, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    caller.require("router", "editor", "arbiter")
+    limit = services.settings.max_batch
+    if len(body.tickets) > limit:
+        raise LimitExceeded(f"a batch holds at most {limit} tickets, not {len(body.tickets)}",
+                            code="batch_too_large", field="tickets", limit=limit)
+    return {"decisions": route_many(services, caller, body.tickets)}
+
+
+@router.get("/decisions/{decision_id}", response_model=DecisionOut,
+            summary="A stored decision")
+def decision(decision_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    with services.db.connect() as conn:
+        return dict(get_decision(conn, decision_id)["response"])
+
+
+@router.get("/decisions/{decision_id}/replay", summary="Replay a decision")
+def replay(decision_id: str, services: ServicesDep, caller: CallerDep,
+           version: str = Query("original", pattern="^(original|current|[0-9]+)$",
+                                description="original: the rule-set version that made it; "
+                                "current; or a version number")) -> dict[str, Any]:
+    """Decide the stored ticket again with the plain evaluator, under the rules of the
+    decision's own version (or another), and say whether the answer is the same."""
+    with services.db.connect() as conn:
+        row = get_decision(conn, decision_id)
+        if version == "original":
+            number = row["ruleset_version"]
+        elif version == "current":
+            number = services.router.current().version
+        else:
+            number = int(version)
+        matrix = services.router.at_version(conn, number)
+    request = dict(row["request"])
+    request["as_of"] = row["as_of"].isoformat()
+    ticket = ticket_from_request(request, row["as_of"])
+    replayed = decision_document(evaluate(ticket, matrix), matrix, decision_id=decision_id,
+                                 ticket=ticket)
+    original = row["response"]
+    same = (replayed["status"] == original["status"]
+            and replayed["lead"] == original["lead"]
+            and replayed["co_handlers"] == original["co_handlers"]
+            and (replayed["rule"] or {}).get("id") == (original["rule"] or {}).get("id"))
+    return {"decision_id": decision_id, "original_version": row["ruleset_version"],
+            "replayed_version": matrix.version, "same": same, "original": original,
+            "replayed": replayed}

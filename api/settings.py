@@ -1,0 +1,16 @@
+"""Settings from the environment (``QUANZE_*``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AppSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUANZE_", extra="ignore")
+
+    database_url: str = "sqlite:///quanze.db"
+    #: how often a process looks for rule-set versions committed by other processes (s)
+    refresh_interval: float = 0.25
+    #: largest request body accepted (bytes)
+    max_body_bytes: int = 5_000_000
+    max_batch: int = 1000

@@ -1,0 +1,3 @@
+"""SQLAlchemy tables of the arbitration layer."""
+
+from __future__ import annotations

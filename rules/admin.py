@@ -1,0 +1,172 @@
+"""Changing the matrix: the service functions behind import, the matrix API and rulings.
+
+Each opens one transaction, reads the current matrix, builds a :class:`~rules.store.ChangeSet`
+with pure code, commits it as one new rule-set version and installs it in the router, so that
+routing uses it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy import Engine as DbEngine
+
+from jurisdiction.errors import Conflict, InvalidInput, NotFound, ProblemList
+from jurisdiction.model import Area, Category, Unit
+from rules.bundle import Bundle, _Reader, parse_rule
+from rules.model import Rule
+from rules.service import Router
+from rules.store import (
+    RETIRE,
+    ChangeReport,
+    ChangeSet,
+    Matrix,
+    commit,
+    current_version,
+    rule_row,
+)
+
+#: Hook called inside the writing transaction with (conn, report, matrix); the arbitration
+#: layer's audit log registers here without the rules layer importing it.
+AfterCommit = Callable[[Connection, ChangeReport, Matrix], None]
+
+
+def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *, actor: str,
+          note: str, now: datetime, after: AfterCommit | None = None,
+          conn: Connection | None = None) -> tuple[Matrix, ChangeReport]:
+    """Build and commit a change on the newest matrix; retry if another writer won the race.
+
+    With ``conn`` the change joins the caller's transaction (a ruling writes its rule in the
+    same transaction as the ruling) and the router is updated by the caller via
+    :meth:`Router.install` after the commit.
+    """
+    if conn is not None:
+        return _apply_in(conn, router, build, actor=actor, note=note, now=now, after=after)
+    for attempt in range(3):
+        try:
+            with db.begin() as c:
+                matrix, report = _apply_in(c, router, build, actor=actor, note=note, now=now,
+                                           after=after)
+            router.install(matrix)
+            return matrix, report
+        except Conflict:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], ChangeSet], *,
+              actor: str, note: str, now: datetime,
+              after: AfterCommit | None) -> tuple[Matrix, ChangeReport]:
+    base = router.current()
+    if current_version(conn) != base.version:
+        base = router.at_version(conn, current_version(conn))
+    matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
+    if after is not None and not report.is_empty:
+        after(conn, report, matrix)
+    return matrix, report
+
+
+def bundle_changes(bundle: Bundle, base: Matrix, *, mode: str,
+                   where: Mapping[str, str] | None = None) -> ChangeSet:
+    """The change a bundle makes: ``merge`` adds and updates; ``replace`` also retires what
+    the bundle does not name."""
+    if mode not in ("merge", "replace"):
+        raise InvalidInput(f"mode must be merge or replace, not {mode!r}", code="invalid_mode",
+                           field="mode")
+    change = ChangeSet(where=dict(where or {}))
+    change.units = {u.code: u for u in bundle.units}
+    change.areas = {a.code: a for a in bundle.areas}
+    change.categories = {c.code: c for c in bundle.categories}
+    change.rules = {r.id: _keep_revision(r, base) for r in bundle.rules}
+    change.settings = bundle.settings
+    if mode == "replace":
+        j = base.jurisdiction
+        for existing, incoming in ((j.units, change.units), (j.areas, change.areas),
+                                   (j.categories, change.categories),
+                                   (base.rules, change.rules)):
+            for code in existing:
+                incoming.setdefault(code, RETIRE)
+    return change
+
+
+def bundle_locations(data: Mapping[str, Any]) -> dict[str, str]:
+    """``kind:code`` → JSON path, so problems point at the bundle entry."""
+    where: dict[str, str] = {}
+    for key, prefix, field in (("rules", "rule", "id"), ("areas", "area", "code"),
+                               ("categories", "category", "code"), ("units", "unit", "code")):
+        items = data.get(key)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, Mapping) and isinstance(item.get(field), str):
+                    where[f"{prefix}:{item[field]}"] = f"{key}[{i}]"
+    return where
+
+
+def _keep_revision(rule: Rule, base: Matrix) -> Rule:
+    old = base.rules.get(rule.id)
+    return replace(rule, revision=old.revision) if old else rule
+
+
+def parse_rule_document(data: Any, path: str = "$") -> Rule:
+    """One rule from an API body; raises BundleInvalid naming each bad field."""
+    problems = ProblemList()
+    rule = parse_rule(_Reader(problems), data, path)
+    problems.raise_if_any("rule")
+    assert rule is not None
+    return rule
+
+
+def rule_or_404(matrix: Matrix, rule_id: str) -> Rule:
+    rule = matrix.rules.get(rule_id)
+    if rule is None:
+        raise NotFound(f"unknown rule {rule_id!r}", code="rule_not_found", rule_id=rule_id)
+    return rule
+
+
+def create_rule(rule: Rule) -> Callable[[Matrix], ChangeSet]:
+    def build(base: Matrix) -> ChangeSet:
+        if rule.id in base.rules:
+            raise Conflict(f"rule {rule.id!r} already exists; PATCH it instead",
+                           code="rule_exists", rule_id=rule.id)
+        return ChangeSet(rules={rule.id: rule}, where={f"rule:{rule.id}": "$"})
+    return build
+
+
+def patch_rule(rule_id: str, fields: Mapping[str, Any]) -> Callable[[Matrix], ChangeSet]:
+    def build(base: Matrix) -> ChangeSet:
+        old = rule_or_404(base, rule_id)
+        if "id" in fields and fields["id"] != rule_id:
+            raise InvalidInput("a rule's id cannot change", code="invalid_value", field="id")
+        document = dict(rule_row(old), **fields)
+        new = replace(parse_rule_document(document), revision=old.revision)
+        return ChangeSet(rules={rule_id: new}, where={f"rule:{rule_id}": "$"})
+    return build
+
+
+def retire_rules(rule_ids: Iterable[str]) -> Callable[[Matrix], ChangeSet]:
+    def build(base: Matrix) -> ChangeSet:
+        for rule_id in rule_ids:
+            rule_or_404(base, rule_id)
+        return ChangeSet(rules=dict.fromkeys(rule_ids, RETIRE))
+    return build
+
+
+def put_entity(kind: str, value: Unit | Area | Category, *,
+               create: bool) -> Callable[[Matrix], ChangeSet]:
+    """Create (``create=True``: 409 if it exists) or update a unit, area or category."""
+    def build(base: Matrix) -> ChangeSet:
+        existing: Mapping[str, Any] = getattr(base.jurisdiction, kind)
+        if create and value.code in existing:
+            raise Conflict(f"{kind[:-1]} {value.code!r} already exists",
+                           code=f"{kind[:-1]}_exists", code_value=value.code)
+        if not create and value.code not in existing:
+            raise NotFound(f"unknown {kind[:-1]} {value.code!r}", code=f"{kind[:-1]}_not_found")
+        change = ChangeSet()
+        getattr(change, kind)[value.code] = value
+        return change
+    return build

@@ -1,0 +1,134 @@
+"""The one door to durable_rules.
+
+Everything quanze asks of the engine passes here: loading compiled shards (plain JSON from
+:mod:`rules.compiler`) and asking which rules match a ticket message. The module hides the
+engine's habits:
+
+- durable_rules' ``Host`` runs background timer threads that touch rulesets without locks;
+  quanze never creates one and drives the C core directly from the calling thread, under a
+  lock, so one owner uses the engine at a time.
+- Posted *events* are consumed by the first rule that fires; a ticket is asserted as a *fact*
+  (so every matching rule reports) and retracted at once, under a fixed session id — a new
+  session per ticket costs ~25 MB (durable-rules-facts.md).
+- A ruleset cannot change after creation. Shards are keyed by a digest of their definition:
+  a new rule-set version recreates only the shards whose rules changed and deletes the ones
+  no longer used, so memory stays flat over many versions.
+- The engine's exceptions become :class:`~jurisdiction.errors.EngineError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import durable_rules_engine as _dre
+
+from jurisdiction.errors import EngineError
+from rules.compiler import Shard, ShardKey
+
+_SID = "0"
+_HANDLED, _NOT_HANDLED = 0, 1
+
+
+class Engine:
+    """Compiled shards loaded into durable_rules, answering "which rules match"."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: dict[str, int] = {}  # shard digest -> engine handle
+        self._routes: dict[ShardKey, str] = {}  # shard key -> digest
+        self._counter = itertools.count(1)
+
+    def load(self, shards: Mapping[ShardKey, Shard]) -> int:
+        """Make ``shards`` the live set; returns how many rulesets had to be created."""
+        wanted = {key: shard.digest for key, shard in shards.items()}
+        created: dict[str, int] = {}
+        try:
+            for key, digest in wanted.items():
+                if digest not in self._handles and digest not in created:
+                    created[digest] = _create(f"q{digest}", shards[key].definition)
+        except EngineError:
+            for handle in created.values():
+                _delete(handle)
+            raise
+        with self._lock:
+            self._handles.update(created)
+            self._routes = wanted
+            live = set(wanted.values())
+            stale = [d for d in self._handles if d not in live]
+            for digest in stale:
+                _delete(self._handles.pop(digest))
+        return len(created)
+
+    def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey]) -> set[str]:
+        """The ids of every rule, in the shards named by ``keys``, that the message matches."""
+        body = json.dumps(message, ensure_ascii=False)[1:]
+        matched: set[str] = set()
+        with self._lock:
+            for key in keys:
+                digest = self._routes.get(key)
+                if digest is None:
+                    continue
+                handle = self._handles[digest]
+                fact = f'{{"id":{next(self._counter)},"sid":"{_SID}",{body}'
+                try:
+                    matched.update(_assert_and_collect(handle, fact))
+                finally:
+                    _retract(handle, fact)
+        return matched
+
+    @property
+    def ruleset_count(self) -> int:
+        return len(self._handles)
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._handles.values():
+                _delete(handle)
+            self._handles.clear()
+            self._routes = {}
+
+
+def _create(name: str, definition: Mapping[str, Any]) -> int:
+    try:
+        return int(_dre.create_ruleset(name, json.dumps(definition, ensure_ascii=False)))
+    except _dre.error as exc:
+        raise EngineError(f"the rule engine refused ruleset {name}: {exc}",
+                          code="engine_refused", ruleset=name) from exc
+
+
+def _delete(handle: int) -> None:
+    try:
+        _dre.delete_ruleset(handle)
+    except _dre.error:  # already gone; nothing to free
+        pass
+
+
+def _assert_and_collect(handle: int, fact: str) -> list[str]:
+    try:
+        result = _dre.assert_fact(handle, fact)
+    except _dre.error as exc:
+        raise EngineError(f"the rule engine failed on a ticket: {exc}",
+                          code="engine_failed") from exc
+    if result[0] == _NOT_HANDLED:
+        return []
+    if result[0] != _HANDLED:
+        raise EngineError(f"unexpected engine result {result[0]}", code="engine_failed")
+    state = result[1]
+    names: list[str] = []
+    action = _dre.start_action_for_state(handle, state)
+    while action:
+        names.append(next(iter(json.loads(action[1]))))
+        following = _dre.complete_and_start_action(handle, state)
+        action = (None, following) if following else None
+    return names
+
+
+def _retract(handle: int, fact: str) -> None:
+    try:
+        _dre.retract_fact(handle, fact)
+    except _dre.error:
+        pass

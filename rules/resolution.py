@@ -1,0 +1,235 @@
+"""The resolution canon (domain.md §4) as pure code: who leads (主办) and who assists (协办).
+
+Among matching rules the winner is chosen by
+1. specificity (特别规定优于一般规定): deeper category, then deeper area scope, then more
+   attribute conditions;
+2. authority: a rule written back from a ruling outranks a catalogue rule;
+3. explicit priority (higher wins);
+4. recency (新的规定优于旧的规定): the later ``valid_from`` wins.
+Rules that still tie and name different leads make the routing ``ambiguous``. With no
+matching rule the fallback chain applies: a departmental category's default unit; else the
+territorial unit (属地兜底) — never for a departmental matter; else the hotline office.
+
+Resolution reads no clock and makes no ids: the ticket carries its time (``as_of``).
+
+>>> from datetime import datetime, timezone
+>>> from jurisdiction.model import *
+>>> from rules.model import *
+>>> from rules.conditions import TicketContext
+>>> j = Jurisdiction.build(
+...     [Unit("JD-HP", "和平街道", UnitKind.STREET), Unit("D-ZJ", "住建委", UnitKind.DEPARTMENT)],
+...     [Area("1", "示范区", AreaLevel.DISTRICT, None, None),
+...      Area("101", "和平街道", AreaLevel.TOWNSHIP, "1", "JD-HP")],
+...     [Category("03", "城乡建设", None), Category("0301", "违法建设", "03")])
+>>> rules = [Rule("general", "03", "D-ZJ", "b"), Rule("special", "0301", TERRITORIAL, "b")]
+>>> t = Ticket("0301", datetime(2026, 1, 1, tzinfo=timezone.utc), area="101")
+>>> d = resolve(context_for(t, j), rules, j, Settings())
+>>> d.status.value, d.lead, d.rule.id
+('routed', 'JD-HP', 'special')
+>>> [(c.rule_id, c.step) for c in d.candidates]
+[('special', 'won'), ('general', 'specificity')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from jurisdiction.model import Category, Jurisdiction
+from rules.conditions import TicketContext, mismatch
+from rules.model import (
+    TERRITORIAL,
+    Candidate,
+    Decision,
+    Rule,
+    Settings,
+    Status,
+    Ticket,
+)
+
+_STEP_NAMES = ("specificity", "specificity", "specificity", "authority", "priority", "recency")
+_STEP_REASONS = {
+    "specificity": "被更具体的规则 {w} 排除（特别规定优于一般规定）",
+    "authority": "被裁定回写规则 {w} 排除（裁定优于目录）",
+    "priority": "优先级低于规则 {w}",
+    "recency": "生效日期早于规则 {w}（新的规定优于旧的规定）",
+}
+_NEG_INF = float("-inf")
+
+
+def context_for(ticket: Ticket, jurisdiction: Jurisdiction) -> TicketContext:
+    """The ticket's category and area paths; raises NotFound for unknown codes."""
+    area_path = jurisdiction.area_path(ticket.area) if ticket.area else ()
+    return TicketContext(ticket, jurisdiction.category_path(ticket.category), area_path)
+
+
+def rank(rule: Rule, jurisdiction: Jurisdiction) -> tuple[float, ...]:
+    """The canon as a sort key: larger wins."""
+    return (
+        float(jurisdiction.category_depth(rule.category)),
+        float(jurisdiction.area_depth(rule.area)) if rule.area else 0.0,
+        float(rule.condition_count),
+        float(rule.authority),
+        float(rule.priority),
+        rule.valid_from.timestamp() if rule.valid_from else _NEG_INF,
+    )
+
+
+def departmental_category(ctx: TicketContext, jurisdiction: Jurisdiction) -> Category | None:
+    """The nearest category on the ticket's path marked departmental (部门事项/收回事项)."""
+    for code in ctx.category_path:
+        category = jurisdiction.categories[code]
+        if category.departmental:
+            return category
+    return None
+
+
+def resolve_role(code: str, ctx: TicketContext, jurisdiction: Jurisdiction) -> str | None:
+    """A unit code as it stands, or the unit a role names for this ticket (None if none)."""
+    if code == TERRITORIAL:
+        return jurisdiction.territorial_unit(ctx.ticket.area) if ctx.ticket.area else None
+    return code
+
+
+def resolve(
+    ctx: TicketContext,
+    considered: Sequence[Rule],
+    jurisdiction: Jurisdiction,
+    settings: Settings,
+    matched: Collection[str] | None = None,
+) -> Decision:
+    """Decide lead and co-handlers for one ticket.
+
+    ``considered`` are the rules on the ticket's category path; ``matched`` the ids the rule
+    engine reported as matching (None: decide matches here with the plain evaluator).
+    """
+    departmental = departmental_category(ctx, jurisdiction)
+    lost: list[Candidate] = []
+    eligible: list[tuple[tuple[float, ...], Rule, str]] = []
+    excluded_by_area = 0
+    for rule in considered:
+        why = mismatch(rule, ctx)
+        if matched is not None:
+            why = None if rule.id in matched else (why or ("engine", "规则引擎判定不匹配"))
+        if why is not None:
+            if why[0] == "area":
+                excluded_by_area += 1
+            else:
+                lost.append(Candidate(rule.id, "lost", why[0], "不匹配：" + why[1]))
+            continue
+        lead = resolve_role(rule.lead, ctx, jurisdiction)
+        if lead is None:
+            lost.append(Candidate(rule.id, "lost", "role",
+                                  "主办为属地单位，但工单区域无法确定属地单位"))
+            continue
+        if departmental is not None and _is_territorial_unit(lead, jurisdiction):
+            lost.append(Candidate(rule.id, "lost", "departmental",
+                                  f"{departmental.name} 为部门事项，不得派给属地单位 {lead}"))
+            continue
+        eligible.append((rank(rule, jurisdiction), rule, lead))
+
+    if not eligible:
+        return _fallback(ctx, jurisdiction, settings, departmental, lost, excluded_by_area)
+
+    top_rank = max(e[0] for e in eligible)
+    tied = [e for e in eligible if e[0] == top_rank]
+    tied.sort(key=lambda e: e[1].id)
+    winner_rank, winner, lead = tied[0]
+    outranked = sorted((e for e in eligible if e[0] != top_rank), key=lambda e: e[0],
+                       reverse=True)
+    leads = {e[2] for e in tied}
+
+    candidates: list[Candidate] = []
+    if len(leads) > 1:
+        interim = _interim_owner(ctx, jurisdiction, settings, departmental)
+        ids = tuple(e[1].id for e in tied)
+        names = "、".join(ids)
+        for e in tied:
+            candidates.append(Candidate(e[1].id, "lost", "tie",
+                                        f"与 {names} 同级且主办不同（{e[2]}），需裁定"))
+        candidates += _outranked(outranked, winner_rank, winner)
+        summary = (f"规则 {names} 按特别性、权威、优先级、新旧均无法区分，主办不同；"
+                   f"由临时责任单位 {interim or '无'} 先行接办并提请裁定")
+        return Decision(Status.AMBIGUOUS, interim, (), None, tuple(candidates + lost),
+                        summary, tied_rules=ids, excluded_by_area=excluded_by_area)
+
+    co_codes: list[str] = []
+    for _, rule, _ in tied:
+        co_codes += rule.co_handlers
+    co = _co_handlers(co_codes, lead, ctx, jurisdiction, departmental)
+    candidates.append(Candidate(winner.id, "won", "won", _won_reason(winner, len(tied))))
+    for _, rule, _ in tied[1:]:
+        candidates.append(Candidate(rule.id, "lost", "tie",
+                                    f"与 {winner.id} 同级且主办相同，合并其协办单位"))
+    candidates += _outranked(outranked, winner_rank, winner)
+    summary = f"规则 {winner.id} 胜出：{_won_reason(winner, len(tied))}；主办 {lead}"
+    return Decision(Status.ROUTED, lead, co, winner, tuple(candidates + lost), summary,
+                    excluded_by_area=excluded_by_area)
+
+
+def _is_territorial_unit(code: str, jurisdiction: Jurisdiction) -> bool:
+    unit = jurisdiction.units.get(code)
+    return unit is not None and unit.is_territorial
+
+
+def _won_reason(rule: Rule, tied: int) -> str:
+    parts = [f"分类 {rule.category}"]
+    if rule.area:
+        parts.append(f"区域 {rule.area}")
+    if rule.condition_count:
+        parts.append(f"{rule.condition_count} 个条件")
+    if rule.authority:
+        parts.append("裁定回写")
+    if rule.priority:
+        parts.append(f"优先级 {rule.priority}")
+    text = "最具体且排序最高（" + "，".join(parts) + "）"
+    return text + ("；同级规则主办一致" if tied > 1 else "")
+
+
+def _outranked(outranked: list[tuple[tuple[float, ...], Rule, str]],
+               winner_rank: tuple[float, ...], winner: Rule) -> list[Candidate]:
+    result = []
+    for r, rule, _ in outranked:
+        step = next(_STEP_NAMES[i] for i, (a, b) in enumerate(zip(r, winner_rank, strict=True))
+                    if a != b)
+        result.append(Candidate(rule.id, "lost", step, _STEP_REASONS[step].format(w=winner.id)))
+    return result
+
+
+def _co_handlers(codes: Sequence[str], lead: str, ctx: TicketContext,
+                 jurisdiction: Jurisdiction, departmental: Category | None) -> tuple[str, ...]:
+    result: list[str] = []
+    for code in codes:
+        unit = resolve_role(code, ctx, jurisdiction)
+        if unit is None or unit == lead or unit in result:
+            continue
+        result.append(unit)
+    return tuple(result)
+
+
+def _interim_owner(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Settings,
+                   departmental: Category | None) -> str | None:
+    if departmental is not None:
+        return departmental.default_unit or settings.hotline_office
+    return resolve_role(TERRITORIAL, ctx, jurisdiction) or settings.hotline_office
+
+
+def _fallback(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Settings,
+              departmental: Category | None, lost: list[Candidate],
+              excluded_by_area: int) -> Decision:
+    head = "无规则适用" if not lost else "候选规则均不适用"
+    if departmental is not None and departmental.default_unit:
+        return Decision(Status.FALLBACK, departmental.default_unit, (), None, tuple(lost),
+                        f"{head}；{departmental.name} 为部门事项，由其默认单位 "
+                        f"{departmental.default_unit} 承办", fallback_step="category_default",
+                        excluded_by_area=excluded_by_area)
+    if departmental is None:
+        territorial = resolve_role(TERRITORIAL, ctx, jurisdiction)
+        if territorial is not None:
+            return Decision(Status.FALLBACK, territorial, (), None, tuple(lost),
+                            f"{head}；属地兜底，由属地单位 {territorial} 承办",
+                            fallback_step="territorial", excluded_by_area=excluded_by_area)
+    why = ("部门事项未设默认单位，且不得下派属地" if departmental is not None
+           else "工单区域无属地单位")
+    return Decision(Status.UNROUTED, settings.hotline_office, (), None, tuple(lost),
+                    f"{head}；{why}，由热线中心 {settings.hotline_office or '（未设置）'} 持有",
+                    fallback_step="hotline_office", excluded_by_area=excluded_by_area)

@@ -1,0 +1,204 @@
+"""Routing as a service: keeps the compiled matrix current, decides, records decisions.
+
+A :class:`Router` belongs to one process. It holds the matrix of the newest rule-set version it
+has seen, compiled into the engine; it looks at the database's head version at most every
+``refresh_interval`` seconds (so a change committed by any process is in use within about
+that time plus the compile), and a change committed through this process is installed at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine as DbEngine, insert, select
+
+from jurisdiction.errors import InvalidInput, LimitExceeded, NotFound
+from rules.compiler import compile_shards, shard_keys_for, ticket_message
+from rules.conditions import TicketContext
+from rules.engine import Engine
+from rules.model import Decision, Status, Ticket
+from rules.resolution import context_for, resolve
+from rules.store import Matrix, current_version, load_matrix
+from rules.tables import decisions
+
+MAX_TEXT_CHARS = 10_000
+MAX_ATTRIBUTES = 64
+
+
+class Router:
+    def __init__(self, db: DbEngine, *, refresh_interval: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self._engine = Engine()
+        self._matrix: Matrix | None = None
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._refresh_interval = refresh_interval
+        self._clock = clock
+        self._history: OrderedDict[int, Matrix] = OrderedDict()
+
+    # -- the current matrix -----------------------------------------------------------------
+    def current(self) -> Matrix:
+        """The newest matrix, refreshed from the database when the interval has passed."""
+        now = self._clock()
+        if self._matrix is None or now - self._checked_at >= self._refresh_interval:
+            with self._db.connect() as conn:
+                head = current_version(conn)
+                self._checked_at = now
+                if self._matrix is None or head != self._matrix.version:
+                    with self._lock:
+                        if self._matrix is None or head != self._matrix.version:
+                            self._install(load_matrix(conn, head))
+        assert self._matrix is not None
+        return self._matrix
+
+    def install(self, matrix: Matrix) -> None:
+        """Use ``matrix`` now (after this process committed it)."""
+        with self._lock:
+            if self._matrix is None or matrix.version > self._matrix.version:
+                self._install(matrix)
+
+    def _install(self, matrix: Matrix) -> None:
+        self._engine.load(compile_shards(matrix.rules.values(), matrix.jurisdiction))
+        self._matrix = matrix
+        self._remember(matrix)
+
+    def at_version(self, conn: Connection, version: int) -> Matrix:
+        """The matrix of an earlier version (for replay), with a small cache."""
+        if self._matrix is not None and version == self._matrix.version:
+            return self._matrix
+        if version in self._history:
+            self._history.move_to_end(version)
+            return self._history[version]
+        matrix = load_matrix(conn, version)
+        self._remember(matrix)
+        return matrix
+
+    def _remember(self, matrix: Matrix) -> None:
+        self._history[matrix.version] = matrix
+        while len(self._history) > 4:
+            self._history.popitem(last=False)
+
+    def close(self) -> None:
+        self._engine.close()
+
+    # -- deciding ---------------------------------------------------------------------------
+    def decide(self, ticket: Ticket, matrix: Matrix | None = None) -> tuple[Matrix, Decision]:
+        """Route one ticket by the live engine."""
+        matrix = matrix or self.current()
+        ctx = ticket_context(ticket, matrix)
+        district = ctx.area_path[-1] if ctx.area_path else None
+        message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
+                                 ticket.text, ticket.as_of.timestamp())
+        matched = self._engine.match(message, shard_keys_for(ctx.category_path, district))
+        considered = matrix.considered(ctx.category_path)
+        return matrix, resolve(ctx, considered, matrix.jurisdiction, matrix.settings, matched)
+
+
+def ticket_context(ticket: Ticket, matrix: Matrix) -> TicketContext:
+    """Check a ticket against the matrix; unknown codes are 422s naming the field."""
+    if ticket.category not in matrix.jurisdiction.categories:
+        raise InvalidInput(f"unknown category {ticket.category!r}", code="unknown_category",
+                           field="category", value=ticket.category)
+    if ticket.area is not None and ticket.area not in matrix.jurisdiction.areas:
+        raise InvalidInput(f"unknown area {ticket.area!r}", code="unknown_area", field="area",
+                           value=ticket.area)
+    if len(ticket.text) > MAX_TEXT_CHARS:
+        raise LimitExceeded(f"text is longer than {MAX_TEXT_CHARS} characters",
+                            code="text_too_large", field="text", limit=MAX_TEXT_CHARS)
+    if len(ticket.attributes) > MAX_ATTRIBUTES:
+        raise LimitExceeded(f"more than {MAX_ATTRIBUTES} attributes",
+                            code="attributes_too_large", field="attributes",
+                            limit=MAX_ATTRIBUTES)
+    return context_for(ticket, matrix.jurisdiction)
+
+
+def evaluate(ticket: Ticket, matrix: Matrix) -> Decision:
+    """Route one ticket with the plain evaluator (replay, impact previews)."""
+    ctx = ticket_context(ticket, matrix)
+    return resolve(ctx, matrix.considered(ctx.category_path), matrix.jurisdiction,
+                   matrix.settings)
+
+
+# -- the decision document ----------------------------------------------------------------------
+
+def unit_ref(matrix: Matrix, code: str | None) -> dict[str, str] | None:
+    if code is None:
+        return None
+    unit = matrix.jurisdiction.units.get(code)
+    if unit is None:
+        return {"code": code, "name": code, "kind": "unknown"}
+    return {"code": unit.code, "name": unit.name, "kind": unit.kind.value}
+
+
+def decision_document(decision: Decision, matrix: Matrix, *, decision_id: str,
+                      ticket: Ticket, dispute_id: str | None = None) -> dict[str, Any]:
+    """The decision as the API returns and stores it (contract.md)."""
+    rule = decision.rule
+    return {
+        "decision_id": decision_id,
+        "ticket_id": ticket.ticket_id,
+        "ruleset_version": matrix.version,
+        "status": decision.status.value,
+        "lead": unit_ref(matrix, decision.lead),
+        "co_handlers": [unit_ref(matrix, c) for c in decision.co_handlers],
+        "rule": None if rule is None else {
+            "id": rule.id, "source": rule.source.value, "basis": rule.basis,
+            "revision": rule.revision, "ruling_id": rule.ruling_id, "category": rule.category,
+            "area": rule.area},
+        "explanation": {
+            "summary": decision.summary,
+            "fallback_step": decision.fallback_step,
+            "tied_rules": list(decision.tied_rules),
+            "candidates": [c.as_dict() for c in decision.candidates],
+            "excluded_by_area": decision.excluded_by_area,
+        },
+        "dispute_id": dispute_id,
+        "as_of": ticket.as_of.isoformat(),
+    }
+
+
+def new_decision_id() -> str:
+    return "dec_" + uuid.uuid4().hex
+
+
+def record_decision(conn: Connection, document: Mapping[str, Any], ticket: Ticket,
+                    request: Mapping[str, Any], *, actor: str, now: datetime) -> None:
+    """Insert the decision record; it is never changed afterwards."""
+    lead = document["lead"]
+    conn.execute(insert(decisions).values(
+        id=document["decision_id"], ticket_id=ticket.ticket_id,
+        ruleset_version=document["ruleset_version"], created_at=now, as_of=ticket.as_of,
+        category=ticket.category, area=ticket.area, status=document["status"],
+        lead=lead["code"] if lead else None,
+        rule_id=document["rule"]["id"] if document["rule"] else None,
+        request=dict(request), response=dict(document), actor=actor))
+
+
+def get_decision(conn: Connection, decision_id: str) -> dict[str, Any]:
+    row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"unknown decision {decision_id!r}", code="decision_not_found",
+                       decision_id=decision_id)
+    return dict(row)
+
+
+def ticket_from_request(request: Mapping[str, Any], default_as_of: datetime) -> Ticket:
+    """A Ticket from a validated route request (see api.schemas.RouteRequest)."""
+    as_of = request.get("as_of") or default_as_of
+    if isinstance(as_of, str):
+        as_of = datetime.fromisoformat(as_of)
+    return Ticket(category=request["category"], area=request.get("area"),
+                  attributes=dict(request.get("attributes") or {}),
+                  text=request.get("text") or "", as_of=as_of,
+                  ticket_id=request.get("ticket_id"))
+
+
+def is_routed(decision: Decision) -> bool:
+    return decision.status is Status.ROUTED

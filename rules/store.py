@@ -1,0 +1,294 @@
+"""Loading and changing the matrix in the database (the repository of the rules layer).
+
+The matrix at a rule-set version is rebuilt from append-only revision rows; a change inserts
+one ``ruleset_versions`` row and the revisions it makes, in the caller's transaction.
+Two writers racing for the same next version collide on its primary key: one wins, the other
+gets :class:`~jurisdiction.errors.Conflict` and may retry on the new state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from jurisdiction.errors import Conflict, NotFound, ProblemList
+from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
+from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
+from rules.bundle import check_jurisdiction, check_references
+from rules.model import Rule, RuleSource, Settings
+from rules.tables import rules as rules_table
+
+KINDS = ("units", "areas", "categories", "rules", "settings")
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The whole matrix at one rule-set version, with a category index for routing."""
+
+    version: int
+    jurisdiction: Jurisdiction
+    rules: Mapping[str, Rule]
+    settings: Settings
+    by_category: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, version: int, jurisdiction: Jurisdiction, rules: Mapping[str, Rule],
+              settings: Settings) -> Matrix:
+        index: dict[str, list[Rule]] = defaultdict(list)
+        for rule in rules.values():
+            index[rule.category].append(rule)
+        return cls(version, jurisdiction, dict(rules), settings,
+                   {k: tuple(sorted(v, key=lambda r: r.id)) for k, v in index.items()})
+
+    def considered(self, category_path: Iterable[str]) -> list[Rule]:
+        """Rules on a ticket's category path (the candidates of the canon)."""
+        result: list[Rule] = []
+        for code in category_path:
+            result += self.by_category.get(code, ())
+        return result
+
+
+# -- rows <-> values -------------------------------------------------------------------------
+
+def _unit_row(u: Unit) -> dict[str, Any]:
+    return {"code": u.code, "name": u.name, "kind": u.kind.value}
+
+
+def _area_row(a: Area) -> dict[str, Any]:
+    return {"code": a.code, "name": a.name, "level": a.level.value, "parent": a.parent,
+            "unit": a.unit}
+
+
+def _category_row(c: Category) -> dict[str, Any]:
+    return {"code": c.code, "name": c.name, "parent": c.parent,
+            "departmental": c.departmental, "default_unit": c.default_unit}
+
+
+def rule_row(r: Rule) -> dict[str, Any]:
+    return {"id": r.id, "category": r.category, "area": r.area,
+            "when": {k: list(v) for k, v in r.when.items()}, "text_any": list(r.text_any),
+            "lead": r.lead, "co_handlers": list(r.co_handlers), "basis": r.basis,
+            "source": r.source.value, "priority": r.priority,
+            "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+            "ruling_id": r.ruling_id, "note": r.note}
+
+
+def rule_from_row(row: Mapping[str, Any]) -> Rule:
+    return Rule(
+        id=row["id"], category=row["category"], area=row["area"],
+        when={k: tuple(v) for k, v in row["when"].items()}, text_any=tuple(row["text_any"]),
+        lead=row["lead"], co_handlers=tuple(row["co_handlers"]), basis=row["basis"],
+        source=RuleSource(row["source"]), priority=row["priority"],
+        valid_from=datetime.fromisoformat(row["valid_from"]) if row["valid_from"] else None,
+        valid_to=datetime.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+        ruling_id=row["ruling_id"], note=row["note"] or "", revision=row["revision"])
+
+
+_TABLES: dict[str, tuple[Table, str]] = {
+    "units": (units, "code"), "areas": (areas, "code"), "categories": (categories, "code"),
+    "settings": (settings, "code"), "rules": (rules_table, "id"),
+}
+
+
+def _latest(conn: Connection, kind: str, version: int) -> dict[str, dict[str, Any]]:
+    table, key = _TABLES[kind]
+    rows = conn.execute(select(table).where(table.c.version <= version)
+                        .order_by(table.c[key], table.c.version)).mappings()
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row[key]] = dict(row)
+    return {k: v for k, v in latest.items() if not v["retired"]}
+
+
+def current_version(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(ruleset_versions.c.version), 0)))
+               .scalar_one())
+
+
+def load_matrix(conn: Connection, version: int | None = None) -> Matrix:
+    """The matrix as it stood at ``version`` (default: the current one)."""
+    head = current_version(conn)
+    if version is None:
+        version = head
+    elif version < 0 or version > head:
+        raise NotFound(f"no rule-set version {version}", code="ruleset_version_not_found",
+                       version=version)
+    j = Jurisdiction.build(
+        [Unit(r["code"], r["name"], UnitKind(r["kind"])) for r in _latest(conn, "units", version)
+         .values()],
+        [Area(r["code"], r["name"], AreaLevel(r["level"]), r["parent"], r["unit"])
+         for r in _latest(conn, "areas", version).values()],
+        [Category(r["code"], r["name"], r["parent"], r["departmental"], r["default_unit"])
+         for r in _latest(conn, "categories", version).values()])
+    rules = {k: rule_from_row(r) for k, r in _latest(conn, "rules", version).items()}
+    s = {k: r["value"] for k, r in _latest(conn, "settings", version).items()}
+    return Matrix.build(version, j, rules,
+                        Settings(hotline_office=s.get("hotline_office"),
+                                 timezone=s.get("timezone") or "Asia/Shanghai"))
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+RETIRE = object()
+
+
+@dataclass
+class ChangeSet:
+    """What a write wants: per kind, code → new value, or :data:`RETIRE`.
+
+    ``where`` maps ``"kind:code"`` to the location the value came from (a JSON path or a
+    spreadsheet row) so problems point back at the input.
+    """
+
+    units: dict[str, Unit | object] = field(default_factory=dict)
+    areas: dict[str, Area | object] = field(default_factory=dict)
+    categories: dict[str, Category | object] = field(default_factory=dict)
+    rules: dict[str, Rule | object] = field(default_factory=dict)
+    settings: Settings | None = None
+    where: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ChangeReport:
+    version: int
+    previous_version: int
+    added: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    changed: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    retired: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.added[k] or self.changed[k] or self.retired[k] for k in KINDS)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ruleset_version": self.version, "previous_version": self.previous_version,
+                "added": {k: len(v) for k, v in self.added.items()},
+                "changed": {k: len(v) for k, v in self.changed.items()},
+                "retired": {k: len(v) for k, v in self.retired.items()},
+                "unchanged": self.unchanged,
+                "ids": {"added": self.added, "changed": self.changed, "retired": self.retired}}
+
+
+def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for code, value in changes.items():
+        if value is RETIRE:
+            merged.pop(code, None)
+        else:
+            merged[code] = value
+    return merged
+
+
+def validate(base: Matrix, change: ChangeSet) -> tuple[Matrix, ProblemList]:
+    """The matrix the change would make, and every problem it would have."""
+    problems = ProblemList()
+    j = base.jurisdiction
+    u = _merge(j.units, change.units)
+    a = _merge(j.areas, change.areas)
+    c = _merge(j.categories, change.categories)
+    r = _merge(base.rules, change.rules)
+    s = change.settings or base.settings
+    check_jurisdiction(u, a, c, problems, change.where)
+    if problems:
+        return base, problems
+    new_j = Jurisdiction.build(u.values(), a.values(), c.values())
+    where = {k.split(":", 1)[1]: v for k, v in change.where.items() if k.startswith("rule:")}
+    check_references(new_j, r.values(), s, problems, where)
+    return Matrix.build(base.version, new_j, r, s), problems
+
+
+def diff(base: Matrix, target: Matrix, report: ChangeReport) -> dict[str, list[Any]]:
+    """Fill ``report`` and return the revision rows to write per kind."""
+    rows: dict[str, list[Any]] = {k: [] for k in KINDS}
+    pairs: list[tuple[str, Mapping[str, Any], Mapping[str, Any], Any]] = [
+        ("units", base.jurisdiction.units, target.jurisdiction.units, _unit_row),
+        ("areas", base.jurisdiction.areas, target.jurisdiction.areas, _area_row),
+        ("categories", base.jurisdiction.categories, target.jurisdiction.categories,
+         _category_row),
+        ("rules", base.rules, target.rules, rule_row),
+        ("settings", _settings_map(base.settings), _settings_map(target.settings),
+         lambda v: v),
+    ]
+    for kind, old, new, to_row in pairs:
+        for code, value in new.items():
+            row = to_row(value)
+            if code not in old:
+                report.added[kind].append(code)
+                rows[kind].append((code, row, False))
+            elif to_row(old[code]) != row:
+                report.changed[kind].append(code)
+                rows[kind].append((code, row, False))
+            else:
+                report.unchanged[kind] += 1
+        for code in old:
+            if code not in new:
+                report.retired[kind].append(code)
+                rows[kind].append((code, to_row(old[code]), True))
+    return rows
+
+
+def _settings_map(s: Settings) -> dict[str, dict[str, Any]]:
+    return {k: {"code": k, "value": v} for k, v in
+            (("hotline_office", s.hotline_office), ("timezone", s.timezone)) if v is not None}
+
+
+def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, note: str,
+           now: datetime) -> tuple[Matrix, ChangeReport]:
+    """Validate and write a change as one new rule-set version (or nothing, if it changes
+    nothing). Raises BundleInvalid with every problem; Conflict if another writer won."""
+    target, problems = validate(base, change)
+    problems.raise_if_any("change")
+    report = ChangeReport(base.version, base.version)
+    rows = diff(base, target, report)
+    if report.is_empty:
+        return base, report
+    version = base.version + 1
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(ruleset_versions).values(
+                version=version, created_at=now, actor=actor, note=note[:500]))
+    except IntegrityError as exc:
+        raise Conflict("the matrix changed while this change was prepared; retry",
+                       code="ruleset_conflict", version=version) from exc
+    revisions: dict[str, int] = {}
+    for kind, kind_rows in rows.items():
+        table, key = _TABLES[kind]
+        payload = []
+        for code, row, retired in kind_rows:
+            values = dict(row, version=version, retired=retired)
+            values[key] = code
+            if kind == "rules":
+                old = base.rules.get(code)
+                values["revision"] = (old.revision + 1) if old else _next_revision(conn, code)
+                values["actor"] = actor
+                revisions[code] = values["revision"]
+            payload.append(values)
+        if payload:
+            conn.execute(insert(table), payload)
+    report.version = version
+    rules = {k: replace(v, revision=revisions.get(k, v.revision))
+             for k, v in target.rules.items()}
+    return Matrix.build(version, target.jurisdiction, rules, target.settings), report
+
+
+def _next_revision(conn: Connection, rule_id: str) -> int:
+    """A re-added rule id continues its revision count."""
+    latest = conn.execute(select(func.max(rules_table.c.revision))
+                          .where(rules_table.c.id == rule_id)).scalar()
+    return int(latest or 0) + 1
+
+
+def rule_history(conn: Connection, rule_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(rules_table).where(rules_table.c.id == rule_id)
+                        .order_by(rules_table.c.version)).mappings().all()
+    if not rows:
+        raise NotFound(f"unknown rule {rule_id!r}", code="rule_not_found", rule_id=rule_id)
+    return [dict(r) for r in rows]

@@ -1,0 +1,50 @@
+"""SQLAlchemy tables of the rules layer: rule revisions and decisions (append-only)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
+
+from jurisdiction.tables import UTCDateTime, metadata
+
+rules = Table(
+    "rules", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),  # the rule-set version that wrote it
+    Column("revision", Integer, nullable=False),  # 1, 2, … per rule id
+    Column("category", String(64), nullable=False),
+    Column("area", String(64)),
+    Column("when", JSON, nullable=False),
+    Column("text_any", JSON, nullable=False),
+    Column("lead", String(64), nullable=False),
+    Column("co_handlers", JSON, nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    # ISO 8601 text: keeps the offset the administrator wrote (+08:00) through export.
+    Column("valid_from", String(40)),
+    Column("valid_to", String(40)),
+    Column("ruling_id", String(64)),
+    Column("note", Text, nullable=False, default=""),
+    Column("retired", Boolean, nullable=False, default=False),
+    Column("actor", String(200), nullable=False),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("ticket_id", String(100)),
+    Column("ruleset_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("area", String(64)),
+    Column("status", String(20), nullable=False),
+    Column("lead", String(64)),
+    Column("rule_id", String(64)),
+    Column("request", JSON, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("actor", String(200), nullable=False),
+)
+Index("ix_decisions_ticket", decisions.c.ticket_id, decisions.c.created_at)
+Index("ix_decisions_category", decisions.c.category)
+Index("ix_decisions_created", decisions.c.created_at)
