@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,9 @@ from sqlalchemy import Engine
 from api.auth import Caller, authenticate
 from api.settings import AppSettings
 from rules.service import Router
+
+#: how long a verified key is trusted before it is looked up again (revocation delay)
+KEY_CACHE_SECONDS = 30.0
 
 
 def utc_now() -> datetime:
@@ -31,6 +35,8 @@ class Services:
     on_decision: Callable[..., dict[str, Any]] | None = None
     #: called inside each matrix write's transaction (the audit log registers here)
     after_matrix_change: Callable[..., None] | None = None
+    #: verified keys, so a routing call does not read the key table every time
+    key_cache: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 
 
 def get_services(request: Request) -> Services:
@@ -47,8 +53,14 @@ def get_caller(services: ServicesDep,
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
+    now = time.monotonic()
+    cached = services.key_cache.get(key or "")
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
     with services.db.connect() as conn:
-        return authenticate(conn, key)
+        caller = authenticate(conn, key)
+    services.key_cache[key or ""] = (now, caller)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

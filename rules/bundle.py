@@ -361,7 +361,7 @@ def check_jurisdiction(units: Mapping[str, Unit], areas: Mapping[str, Area],
                                  code=f"{kind}_cycle", field="parent")
                     break
                 seen.add(current)
-                current = items[current].parent  # type: ignore[attr-defined]
+                current = items[current].parent
 
 
 def dump_bundle(jurisdiction: Jurisdiction, rules: Iterable[Rule],

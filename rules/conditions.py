@@ -6,7 +6,8 @@ readers to the same answers.
 
 >>> from datetime import datetime, timezone
 >>> from rules.model import Rule, Ticket
->>> t = Ticket(category="030101", area="110199001001", as_of=datetime(2026, 5, 1, tzinfo=timezone.utc),
+>>> t = Ticket(category="030101", area="110199001001",
+...            as_of=datetime(2026, 5, 1, tzinfo=timezone.utc),
 ...            attributes={"location_type": "public_road"}, text="路边私搭乱建")
 >>> ctx = TicketContext(t, ("030101", "0301", "03"), ("110199001001", "110199001", "110199"))
 >>> mismatch(Rule(id="R", category="0301", lead="X", basis="b", text_any=("私搭",)), ctx) is None

@@ -18,6 +18,7 @@ engine's habits:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -101,10 +102,8 @@ def _create(name: str, definition: Mapping[str, Any]) -> int:
 
 
 def _delete(handle: int) -> None:
-    try:
+    with contextlib.suppress(_dre.error):  # already gone; nothing to free
         _dre.delete_ruleset(handle)
-    except _dre.error:  # already gone; nothing to free
-        pass
 
 
 def _assert_and_collect(handle: int, fact: str) -> list[str]:
@@ -128,7 +127,5 @@ def _assert_and_collect(handle: int, fact: str) -> list[str]:
 
 
 def _retract(handle: int, fact: str) -> None:
-    try:
+    with contextlib.suppress(_dre.error):
         _dre.retract_fact(handle, fact)
-    except _dre.error:
-        pass

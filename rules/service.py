@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine as DbEngine, insert, select
+from sqlalchemy import Connection, insert, select
+from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import InvalidInput, LimitExceeded, NotFound
 from rules.compiler import compile_shards, shard_keys_for, ticket_message

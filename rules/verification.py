@@ -19,7 +19,6 @@ from rules.conditions import TicketContext
 from rules.model import ROLES, TERRITORIAL, Rule, Settings, Status, Ticket
 from rules.resolution import rank, resolve
 
-
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 
 
