@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,21 @@ def _settings() -> AppSettings:
     return AppSettings()
 
 
-def _services() -> Any:
+@contextmanager
+def _services() -> Iterator[Any]:
+    """The app's services for one command, closed when it ends."""
     from api.deps import Services
     from rules.service import Router
 
     settings = _settings()
     db = make_engine(settings.database_url)
-    upgrade(db)
-    return Services(db=db, router=Router(db, refresh_interval=0.0), settings=settings)
+    router = Router(db, refresh_interval=0.0)
+    try:
+        upgrade(db)
+        yield Services(db=db, router=router, settings=settings)
+    finally:
+        router.close()
+        db.dispose()
 
 
 class _Cli:
@@ -57,19 +65,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from api.auth import create_key
     from api.routes.matrix import import_document
 
-    services = _services()
-    if not services.router.current().rules:
-        data = json.loads(resources.files("api.demo").joinpath("district.json")
-                          .read_text(encoding="utf-8"))
-        report = import_document(services, _Cli(), data, "merge", "demo district")
-        print(f"loaded the demo district: rule-set version {report['ruleset_version']}, "
-              f"{report['added']['rules']} rules, {report['added']['units']} units")
-    else:
-        print("the database already holds a matrix; serving it as it is")
-    with services.db.begin() as conn:
-        key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
-    services.router.close()
-    services.db.dispose()
+    with _services() as services:
+        if not services.router.current().rules:
+            data = json.loads(resources.files("api.demo").joinpath("district.json")
+                              .read_text(encoding="utf-8"))
+            report = import_document(services, _Cli(), data, "merge", "demo district")
+            print(f"loaded the demo district: rule-set version {report['ruleset_version']}, "
+                  f"{report['added']['rules']} rules, {report['added']['units']} units")
+        else:
+            print("the database already holds a matrix; serving it as it is")
+        with services.db.begin() as conn:
+            key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
     url = f"http://{args.host}:{args.port}"
     print(f"quanze demo: {url}  (API docs: {url}/docs)")
     print(f"admin key:   {key}")
@@ -83,23 +89,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     from rules.dutylist import read_duty_list
 
     path = Path(args.path)
-    services = _services()
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+    with _services() as services:
+        if path.suffix.lower() == ".json":
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+                return 2
+        elif path.suffix.lower() in (".xlsx", ".csv"):
+            j = services.router.current().jurisdiction
+            known = {u.name: u.code for u in j.units.values()} | {c: c for c in j.units}
+            data = read_duty_list(path, known_units=known)
+        else:
+            print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
             return 2
-    elif path.suffix.lower() in (".xlsx", ".csv"):
-        j = services.router.current().jurisdiction
-        known = {u.name: u.code for u in j.units.values()} | {c: c for c in j.units}
-        data = read_duty_list(path, known_units=known)
-    else:
-        print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
-        return 2
-    report = import_document(services, _Cli(), data, args.mode, path.name)
-    _print_report(report)
-    return 0
+        report = import_document(services, _Cli(), data, args.mode, path.name)
+        _print_report(report)
+        return 0
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -118,37 +124,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rules.bundle import dump_bundle
 
     path = Path(args.path)
-    services = _services()
-    m = services.router.current()
-    bundle = dump_bundle(m.jurisdiction, m.rules.values(), m.settings)
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
-    elif path.suffix.lower() == ".xlsx":
-        from rules.dutylist import write_duty_list
+    with _services() as services:
+        m = services.router.current()
+        bundle = dump_bundle(m.jurisdiction, m.rules.values(), m.settings)
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
+        elif path.suffix.lower() == ".xlsx":
+            from rules.dutylist import write_duty_list
 
-        write_duty_list(bundle, path)
-    else:
-        print(f"error: {path}: export to .json or .xlsx", file=sys.stderr)
-        return 2
-    print(f"wrote rule-set version {m.version} ({len(m.rules)} rules) to {path}")
-    return 0
+            write_duty_list(bundle, path)
+        else:
+            print(f"error: {path}: export to .json or .xlsx", file=sys.stderr)
+            return 2
+        print(f"wrote rule-set version {m.version} ({len(m.rules)} rules) to {path}")
+        return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from rules.verification import verify
 
-    services = _services()
-    report = verify(services.router.current(), utc_now())
-    if args.json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
-    else:
-        print(f"rule-set version {report.version}: {report.cells} category×township cells "
-              f"{report.cells_by_status}")
-        for f in report.findings:
-            ids = f" [{', '.join(f.rule_ids)}]" if f.rule_ids else ""
-            print(f"{f.severity:<7} {f.code:<22} {f.message}{ids}")
-        print("counts:", json.dumps(report.counts(), ensure_ascii=False))
-    return 1 if report.has_errors else 0
+    with _services() as services:
+        report = verify(services.router.current(), utc_now())
+        if args.json:
+            print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        else:
+            print(f"rule-set version {report.version}: {report.cells} category×township cells "
+                  f"{report.cells_by_status}")
+            for f in report.findings:
+                ids = f" [{', '.join(f.rule_ids)}]" if f.rule_ids else ""
+                print(f"{f.severity:<7} {f.code:<22} {f.message}{ids}")
+            print("counts:", json.dumps(report.counts(), ensure_ascii=False))
+        return 1 if report.has_errors else 0
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -161,29 +167,29 @@ def cmd_route(args: argparse.Namespace) -> int:
             print(f"error: --attr {item!r}: use key=value", file=sys.stderr)
             return 2
         attributes[key] = value
-    services = _services()
-    request = {"category": args.category, "area": args.area, "attributes": attributes,
-               "text": args.text or "", "as_of": args.as_of}
-    ticket = ticket_from_request(request, utc_now())
-    matrix, decision = services.router.decide(ticket)
-    doc = decision_document(decision, matrix, decision_id=new_decision_id(), ticket=ticket)
-    print(json.dumps(doc, ensure_ascii=False, indent=1))
-    return 0
+    with _services() as services:
+        request = {"category": args.category, "area": args.area, "attributes": attributes,
+                   "text": args.text or "", "as_of": args.as_of}
+        ticket = ticket_from_request(request, utc_now())
+        matrix, decision = services.router.decide(ticket)
+        doc = decision_document(decision, matrix, decision_id=new_decision_id(), ticket=ticket)
+        print(json.dumps(doc, ensure_ascii=False, indent=1))
+        return 0
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from api.auth import create_key
 
-    services = _services()
-    if args.unit and args.unit not in services.router.current().jurisdiction.units:
-        print(f"error: --unit {args.unit!r} is not a known unit", file=sys.stderr)
-        return 2
-    with services.db.begin() as conn:
-        key = create_key(conn, role=args.role, name=args.name or args.role, unit=args.unit,
-                         now=utc_now())
-    print(f"created a {args.role} key; it is shown only once:")
-    print(key)
-    return 0
+    with _services() as services:
+        if args.unit and args.unit not in services.router.current().jurisdiction.units:
+            print(f"error: --unit {args.unit!r} is not a known unit", file=sys.stderr)
+            return 2
+        with services.db.begin() as conn:
+            key = create_key(conn, role=args.role, name=args.name or args.role, unit=args.unit,
+                             now=utc_now())
+        print(f"created a {args.role} key; it is shown only once:")
+        print(key)
+        return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
