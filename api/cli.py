@@ -192,6 +192,20 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from arbitration.audit import verify_log
+
+    with _services() as services, services.db.connect() as conn:
+        count, problems = verify_log(conn)
+    for p in problems:
+        print(f"entry {p.seq}: {p.problem}")
+    if problems:
+        print(f"audit log BROKEN: {len(problems)} problem(s) in {count} entries")
+        return 1
+    print(f"audit log intact: {count} entries, hash chain verified")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(make_engine(settings.database_url))
@@ -234,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unit")
     s.add_argument("--name")
     s.set_defaults(func=cmd_keys_create)
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit",
+                                                                        required=True)
+    s = audit.add_parser("verify", help="check the hash chain; exit 1 if broken")
+    s.set_defaults(func=cmd_audit_verify)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     s = db.add_parser("upgrade", help="apply migrations")
     s.set_defaults(func=cmd_db_upgrade)

@@ -9,14 +9,23 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.auth import Caller, authenticate
 from api.settings import AppSettings
+from arbitration import audit
 from rules.service import Router
+from rules.store import ChangeReport, Matrix
 
 #: how long a verified key is trusted before it is looked up again (revocation delay)
 KEY_CACHE_SECONDS = 30.0
+
+
+def audit_matrix_change(conn: Connection, report: ChangeReport, base: Matrix, matrix: Matrix,
+                        actor: str, now: datetime) -> None:
+    """Every matrix change goes to the audit log in the same transaction."""
+    audit.matrix_change_entry(conn, report, matrix, actor=actor, at=now,
+                              before_rules=base.rules)
 
 
 def utc_now() -> datetime:
@@ -34,7 +43,8 @@ class Services:
     #: called for each decision before it is stored (arbitration opens disputes here)
     on_decision: Callable[..., dict[str, Any]] | None = None
     #: called inside each matrix write's transaction (the audit log registers here)
-    after_matrix_change: Callable[..., None] | None = None
+    after_matrix_change: Callable[..., None] | None = field(
+        default_factory=lambda: audit_matrix_change)
     #: verified keys, so a routing call does not read the key table every time
     key_cache: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 

@@ -30,9 +30,9 @@ from rules.store import (
     rule_row,
 )
 
-#: Hook called inside the writing transaction with (conn, report, matrix); the arbitration
-#: layer's audit log registers here without the rules layer importing it.
-AfterCommit = Callable[[Connection, ChangeReport, Matrix], None]
+#: Hook called inside the writing transaction with (conn, report, base, new matrix, actor,
+#: time); the audit log registers here without the rules layer importing it.
+AfterCommit = Callable[[Connection, ChangeReport, Matrix, Matrix, str, datetime], None]
 
 
 def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *, actor: str,
@@ -67,7 +67,7 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
         base = router.at_version(conn, current_version(conn))
     matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
     if after is not None and not report.is_empty:
-        after(conn, report, matrix)
+        after(conn, report, base, matrix, actor, now)
     return matrix, report
 
 
