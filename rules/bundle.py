@@ -21,7 +21,7 @@ from typing import Any
 
 from jurisdiction.errors import ProblemList
 from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
-from rules.model import ROLES, Rule, RuleSource, Settings, canon_value
+from rules.model import ROLES, Rule, RuleSource, Settings, canon_value, is_matchable
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -288,9 +288,12 @@ def _when(r: _Reader, value: Any, path: str) -> dict[str, tuple[str, ...]]:
             continue
         values = allowed if isinstance(allowed, list) else [allowed]
         if not values or len(values) > MAX_WHEN_VALUES or not all(
-                isinstance(v, str | int | float | bool) for v in values):
+                isinstance(v, str | int | float | bool) and is_matchable(canon_value(v))
+                and len(canon_value(v)) <= 200 for v in values):
             r.problems.add(f"{path}.{key}", f"must be a value or a list of 1 to "
-                           f"{MAX_WHEN_VALUES} strings, numbers or booleans", field="when")
+                           f"{MAX_WHEN_VALUES} non-empty strings (at most 200 characters, without "
+                           "the characters . * + ? | ( ) [ ] {{ }} \\ ^ $ \" or control "
+                           "characters), numbers or booleans", field="when")
             continue
         result[key] = tuple(dict.fromkeys(canon_value(v) for v in values))
     return result
@@ -300,9 +303,12 @@ def _keywords(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if (not isinstance(value, list) or len(value) > MAX_KEYWORDS
-            or not all(isinstance(v, str) and v.strip() and len(v) <= 100 for v in value)):
+            or not all(isinstance(v, str) and v.strip() and len(v) <= 100
+                       and is_matchable(v) for v in value)):
         r.problems.add(path, f"must be a list of at most {MAX_KEYWORDS} non-empty strings "
-                       "of at most 100 characters", field="text_any")
+                       "of at most 100 characters, without the characters "
+                       ". * + ? | ( ) [ ] { } \\ ^ $ \" or control characters (the rule "
+                       "engine cannot match them literally)", field="text_any")
         return ()
     return tuple(dict.fromkeys(value))
 

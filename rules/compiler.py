@@ -31,7 +31,7 @@ from typing import Any
 
 from jurisdiction.errors import ShardTooLarge
 from jurisdiction.model import Jurisdiction
-from rules.model import Rule, canon_value
+from rules.model import Rule, canon_value, is_matchable, plain_text
 
 #: Caps of the durable_rules C core (durable-rules-facts.md) and the margins we keep.
 MAX_RULES_PER_RULESET = 4096
@@ -40,17 +40,19 @@ MAX_RULES_PER_PATH = 256
 SHARD_TARGET_RULES = 1500
 MAX_MESSAGE_PROPERTIES = 255
 ANY_DISTRICT = "*"
-_META = set(".*+?|()[{}\\$-")
 
 
 def escape(literal: str) -> str:
-    """Quote a literal for durable_rules' regular expressions (which are implicitly anchored
-    and have no backslash escapes; a character class quotes a metacharacter).
+    """A literal for durable_rules' regular expressions (implicitly anchored, no backslash
+    escapes, and character classes that misbehave beside other text). Literals with
+    metacharacters are refused when rules are read (:func:`rules.model.is_matchable`).
 
-    >>> escape("a.b(c)")
-    'a[.]b[(]c[)]'
+    >>> escape("私搭乱建")
+    '私搭乱建'
     """
-    return "".join(f"[{ch}]" if ch in _META else ch for ch in literal)
+    if not is_matchable(literal):
+        raise ValueError(f"{literal!r} cannot be matched literally by the rule engine")
+    return literal
 
 
 def condition(rule: Rule, jurisdiction: Jurisdiction) -> dict[str, Any]:
@@ -77,13 +79,13 @@ def condition(rule: Rule, jurisdiction: Jurisdiction) -> dict[str, Any]:
 def ticket_message(category_path: Iterable[str], area_path: Iterable[str],
                    attributes: Mapping[str, Any], text: str, at: float) -> dict[str, Any]:
     """The flat message a ticket is posted as (paths nearest first, as the model gives them)."""
-    message: dict[str, Any] = {"text": text, "t": at}
+    message: dict[str, Any] = {"text": plain_text(text), "t": at}
     for depth, code in enumerate(reversed(tuple(category_path)), 1):
         message[f"c{depth}"] = code
     for depth, code in enumerate(reversed(tuple(area_path)), 1):
         message[f"a{depth}"] = code
     for key, value in attributes.items():
-        message[f"x_{key}"] = canon_value(value)
+        message[f"x_{key}"] = plain_text(canon_value(value))
     return message
 
 

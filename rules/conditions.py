@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rules.model import Rule, Ticket, canon_value
+from rules.model import Rule, Ticket, canon_value, plain_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +46,10 @@ def mismatch(rule: Rule, ctx: TicketContext) -> tuple[str, str] | None:
         return "area", f"适用区域 {rule.area} 不包含工单区域 {where}"
     for key, allowed in rule.when.items():
         value = ticket.attributes.get(key)
-        if value is None or canon_value(value) not in allowed:
+        if value is None or plain_text(canon_value(value)) not in allowed:
             shown = "未提供" if value is None else repr(value)
             return "when", f"条件 {key} 须为 {'/'.join(allowed)}，工单为 {shown}"
-    if rule.text_any and not any(word in ticket.text for word in rule.text_any):
+    if rule.text_any and not any(word in plain_text(ticket.text) for word in rule.text_any):
         return "text", f"工单内容不含关键词 {'、'.join(rule.text_any)}"
     if not rule.is_valid_at(ticket.as_of):
         return "validity", f"在 {ticket.as_of.isoformat()} 不在有效期内"

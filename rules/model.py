@@ -47,6 +47,30 @@ def canon_value(value: Any) -> str:
     return str(value)
 
 
+#: Characters a keyword or attribute value may not contain: the rule engine's regular
+#: expressions cannot match them literally (measured; see docs/architecture.md).
+UNMATCHABLE = frozenset('.*+?|()[]{}\\^$"') | frozenset(chr(i) for i in range(32))
+
+
+def is_matchable(literal: str) -> bool:
+    """Can the engine match this keyword or value literally?
+
+    >>> is_matchable("私搭乱建"), is_matchable("a.b")
+    (True, False)
+    """
+    return bool(literal) and not any(ch in UNMATCHABLE for ch in literal)
+
+
+def plain_text(text: str) -> str:
+    """Ticket text as both readers see it: quotes, backslashes and control characters become
+    spaces (the engine sees JSON escapes in their place).
+
+    >>> plain_text('报修"急"')
+    '报修 急 '
+    """
+    return "".join(" " if ch in '"\\' or ord(ch) < 32 else ch for ch in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
