@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from api import problems
 from api.db import make_engine, upgrade
 from api.deps import Services, utc_now
-from api.routes import matrix, routing
+from api.routes import graph, matrix, routing
 from api.settings import AppSettings
 from rules.service import Router
 
@@ -63,4 +63,5 @@ def create_app(settings: AppSettings | None = None, *,
 
     app.include_router(routing.router)
     app.include_router(matrix.router)
+    app.include_router(graph.router)
     return app

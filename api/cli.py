@@ -206,6 +206,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from api.graphs import render_view
+
+    out = Path(args.out)
+    fmt = out.suffix.lower().lstrip(".")
+    with _services() as services:
+        body, _ = render_view(services.router.current(), args.view, args.focus, fmt,
+                              at=utc_now(), category=args.category)
+    out.write_bytes(body)
+    print(f"wrote the {args.view} view to {out} ({len(body)} bytes)")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(make_engine(settings.database_url))
@@ -248,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unit")
     s.add_argument("--name")
     s.set_defaults(func=cmd_keys_create)
+    s = sub.add_parser("graph", help="render a responsibility graph")
+    s.add_argument("--view", required=True)
+    s.add_argument("--focus")
+    s.add_argument("--category")
+    s.add_argument("--out", required=True, help="FILE.svg | .png | .dot | .json")
+    s.set_defaults(func=cmd_graph)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit",
                                                                         required=True)
     s = audit.add_parser("verify", help="check the hash chain; exit 1 if broken")

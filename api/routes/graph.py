@@ -1,0 +1,28 @@
+"""GET /v1/graph: the responsibility graph views."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, ServicesDep
+from api.graphs import render_view
+
+router = APIRouter(prefix="/v1", tags=["graphs"])
+
+
+@router.get("/graph", summary="A responsibility graph",
+            responses={200: {"content": {"image/svg+xml": {}, "image/png": {},
+                                         "text/vnd.graphviz": {}, "application/json": {}}}})
+async def graph(services: ServicesDep, caller: CallerDep,
+                view: str = Query(description="unit | category | area | matrix "
+                                  "(hotspots | ticket | lineage: not yet)"),
+                focus: str | None = Query(None, description="the unit, category or area code"),
+                format: str = Query("svg", description="svg | png | dot | json"),
+                category: str | None = Query(None, description="limit to a category subtree"),
+                ) -> Response:
+    matrix = services.router.current()
+    body, media = await run_in_threadpool(render_view, matrix, view, focus, format,
+                                          at=services.clock(), category=category)
+    return Response(body, media_type=media)
