@@ -27,7 +27,10 @@ CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_WHEN_KEYS = 16
 MAX_WHEN_VALUES = 64
-MAX_KEYWORDS = 64
+MAX_KEYWORDS = 16
+#: durable_rules builds one regular expression over a rule's keywords and refuses the whole
+#: ruleset past its size limits (seen at ~220 bytes); this bound keeps well inside it.
+MAX_KEYWORD_BYTES = 120
 MAX_TEXT = 200_000
 BUNDLE_KEYS = {"units", "areas", "categories", "settings", "rules"}
 
@@ -309,6 +312,11 @@ def _keywords(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
                        "of at most 100 characters, without the characters "
                        ". * + ? | ( ) [ ] { } \\ ^ $ \" or control characters (the rule "
                        "engine cannot match them literally)", field="text_any")
+        return ()
+    if sum(len(v.encode()) for v in value) > MAX_KEYWORD_BYTES:
+        r.problems.add(path, f"keywords may total at most {MAX_KEYWORD_BYTES} bytes of UTF-8 "
+                       "(about 40 Chinese characters); split the rule", code="too_long",
+                       field="text_any")
         return ()
     return tuple(dict.fromkeys(value))
 

@@ -181,3 +181,13 @@ def test_keywords_and_values_the_engine_cannot_match_literally_are_refused() -> 
         with pytest.raises(BundleInvalid) as info:
             parse_bundle({"rules": [entry]})
         assert info.value.problems[0].field == field
+
+
+def test_keyword_lists_too_large_for_the_engine_are_refused_when_read() -> None:
+    from jurisdiction.errors import BundleInvalid
+
+    entry = {"id": "R", "category": "C", "lead": "X", "basis": "b",
+             "text_any": [f"长关键词{i:02d}号" for i in range(10)]}
+    with pytest.raises(BundleInvalid) as info:
+        parse_bundle({"rules": [entry]})
+    assert "120 bytes" in info.value.problems[0].message
