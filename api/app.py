@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
 from api.db import make_engine, upgrade
@@ -21,6 +20,26 @@ from rules.service import Router
 DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
 (职能最近): who leads (主办), who assists (协办), by which rule and basis (依据), following the
 resolution canon. Authenticate with `Authorization: Bearer <key>` (`quanze keys create`)."""
+
+
+class BodyLimit:
+    """Refuses a request whose declared body is over the limit with 413 problem+json (a pure
+    ASGI middleware: no per-request task, unlike ``@app.middleware``)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                    response = problems.problem(
+                        413, "body_too_large",
+                        f"request body is larger than {self.limit} bytes", limit=self.limit)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: AppSettings | None = None, *,
@@ -47,15 +66,7 @@ def create_app(settings: AppSettings | None = None, *,
     app = FastAPI(title="quanze", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problems.problem(413, "body_too_large",
-                                    f"request body is larger than {settings.max_body_bytes} "
-                                    "bytes", limit=settings.max_body_bytes)
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness")
     def health() -> dict[str, str]:

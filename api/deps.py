@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, authenticate
 from api.settings import AppSettings
@@ -47,6 +49,9 @@ class Services:
         default_factory=lambda: audit_matrix_change)
     #: verified keys, so a routing call does not read the key table every time
     key_cache: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+    #: SQLite takes one writer at a time and makes the others sleep-and-retry; queueing the
+    #: decision writes here instead keeps latency flat under concurrent routing
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def get_services(request: Request) -> Services:
@@ -57,9 +62,9 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_caller(services: ServicesDep,
-               authorization: Annotated[str | None, Header()] = None,
-               x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+async def get_caller(services: ServicesDep,
+                     authorization: Annotated[str | None, Header()] = None,
+                     x_api_key: Annotated[str | None, Header()] = None) -> Caller:
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
@@ -67,10 +72,14 @@ def get_caller(services: ServicesDep,
     cached = services.key_cache.get(key or "")
     if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
         return cached[1]
-    with services.db.connect() as conn:
-        caller = authenticate(conn, key)
+    caller = await run_in_threadpool(_authenticate, services, key)
     services.key_cache[key or ""] = (now, caller)
     return caller
+
+
+def _authenticate(services: Services, key: str | None) -> Caller:
+    with services.db.connect() as conn:
+        return authenticate(conn, key)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

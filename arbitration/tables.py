@@ -1,8 +1,9 @@
-"""SQLAlchemy tables of the arbitration layer: the audit log (append-only, hash-chained)."""
+"""SQLAlchemy tables of the arbitration layer: tickets and their events, disputes, rulings,
+idempotency keys and the audit log (append-only, hash-chained)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
 
 from jurisdiction.tables import UTCDateTime, metadata
 
@@ -27,3 +28,119 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     Column("note", Text, nullable=False, default=""),
 )
+
+# -- tickets: the event history is the truth; ``tickets`` is its projection for queries ------
+
+tickets = Table(
+    "tickets", metadata,
+    Column("ticket_id", String(100), primary_key=True),
+    Column("category", String(64)),
+    Column("area", String(64)),
+    Column("status", String(20), nullable=False),
+    Column("owner", String(64)),
+    Column("first_receiver", String(64)),
+    Column("interim_owner", String(64)),
+    Column("dispatch_count", Integer, nullable=False, default=0),
+    Column("dispute_id", String(40)),
+    Column("state", JSON, nullable=False),  # the full TicketState (arbitration.tickets)
+    Column("event_count", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_tickets_owner", tickets.c.owner)
+
+ticket_events = Table(
+    "ticket_events", metadata,
+    Column("ticket_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(30), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("unit", String(64)),
+    Column("event", JSON, nullable=False),  # the event as posted (arbitration.tickets.Event)
+)
+Index("ix_ticket_events_type_at", ticket_events.c.type, ticket_events.c.at)
+Index("ix_ticket_events_unit", ticket_events.c.unit)
+
+#: Retried writes with the same Idempotency-Key header return the first answer.
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("scope", String(200), nullable=False),  # method + path the key was used on
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# -- disputes ---------------------------------------------------------------------------------
+
+disputes = Table(
+    "disputes", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("ticket_id", String(100)),
+    Column("decision_id", String(40)),
+    Column("category", String(64)),
+    Column("area", String(64)),
+    # bounce | bounce_cap | ambiguous | return | manual
+    Column("reason", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # open | under_review | ruled | withdrawn
+    Column("parties", JSON, nullable=False),
+    Column("interim_owner", String(64)),
+    Column("arbiter", String(200)),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("stage_deadline", UTCDateTime),
+    Column("escalated", Integer, nullable=False, default=0),  # times flagged overdue
+    Column("ruling_id", String(40)),
+    Column("state", JSON, nullable=False),  # the full DisputeState (arbitration.disputes)
+)
+Index("ix_disputes_queue", disputes.c.status, disputes.c.stage_deadline)
+Index("ix_disputes_category", disputes.c.category)
+Index("ix_disputes_ticket", disputes.c.ticket_id)
+
+dispute_parties = Table(
+    "dispute_parties", metadata,
+    Column("dispute_id", String(40), primary_key=True),
+    Column("unit", String(64), primary_key=True),
+)
+Index("ix_dispute_parties_unit", dispute_parties.c.unit)
+
+#: Append-only history of each dispute: opened, statement, claimed, ruled, withdrawn, escalated.
+dispute_events = Table(
+    "dispute_events", metadata,
+    Column("dispute_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(30), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("unit", String(64)),
+    Column("payload", JSON, nullable=False),
+)
+
+# -- rulings: never edited; a later ruling supersedes an earlier one -------------------------
+
+rulings = Table(
+    "rulings", metadata,
+    Column("id", String(40), primary_key=True),
+    # unique: two arbiters ruling at the same moment leave exactly one ruling
+    Column("dispute_id", String(40), nullable=False, unique=True),
+    Column("ticket_id", String(100)),
+    Column("lead", String(64), nullable=False),
+    Column("co_handlers", JSON, nullable=False),
+    Column("reasoning", Text, nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("document_no", String(100), nullable=False),
+    Column("generalize", JSON),
+    Column("rule_id", String(64)),
+    Column("retired_rules", JSON, nullable=False),
+    Column("supersedes", String(40)),
+    Column("category", String(64)),
+    Column("area", String(64)),
+    Column("ruleset_version", Integer),
+    Column("arbiter", String(200), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_rulings_category", rulings.c.category)

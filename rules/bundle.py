@@ -21,16 +21,15 @@ from typing import Any
 
 from jurisdiction.errors import ProblemList
 from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
-from rules.model import ROLES, Rule, RuleSource, Settings, canon_value, is_matchable
+from rules.model import ROLES, Rule, RuleSource, Settings, canon_value, is_plain
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_WHEN_KEYS = 16
 MAX_WHEN_VALUES = 64
-MAX_KEYWORDS = 16
-#: durable_rules builds one regular expression over a rule's keywords and refuses the whole
-#: ruleset past its size limits (seen at ~220 bytes); this bound keeps well inside it.
-MAX_KEYWORD_BYTES = 120
+MAX_KEYWORDS = 64
+#: A rule becomes one engine rule per combination of its `when` values; this bounds them.
+MAX_WHEN_COMBINATIONS = 64
 MAX_TEXT = 200_000
 BUNDLE_KEYS = {"units", "areas", "categories", "settings", "rules"}
 
@@ -291,14 +290,22 @@ def _when(r: _Reader, value: Any, path: str) -> dict[str, tuple[str, ...]]:
             continue
         values = allowed if isinstance(allowed, list) else [allowed]
         if not values or len(values) > MAX_WHEN_VALUES or not all(
-                isinstance(v, str | int | float | bool) and is_matchable(canon_value(v))
+                isinstance(v, str | int | float | bool) and is_plain(canon_value(v))
                 and len(canon_value(v)) <= 200 for v in values):
             r.problems.add(f"{path}.{key}", f"must be a value or a list of 1 to "
                            f"{MAX_WHEN_VALUES} non-empty strings (at most 200 characters, without "
-                           "the characters . * + ? | ( ) [ ] {{ }} \\ ^ $ \" or control "
-                           "characters), numbers or booleans", field="when")
+                           "quotes, backslashes or control characters), numbers or booleans",
+                           field="when")
             continue
         result[key] = tuple(dict.fromkeys(canon_value(v) for v in values))
+    combinations = 1
+    for allowed_values in result.values():
+        combinations *= len(allowed_values)
+    if combinations > MAX_WHEN_COMBINATIONS:
+        r.problems.add(path, f"the lists allow {combinations} combinations of values; at most "
+                       f"{MAX_WHEN_COMBINATIONS} (split the rule)", code="too_large",
+                       field="when")
+        return {}
     return result
 
 
@@ -307,16 +314,10 @@ def _keywords(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
         return ()
     if (not isinstance(value, list) or len(value) > MAX_KEYWORDS
             or not all(isinstance(v, str) and v.strip() and len(v) <= 100
-                       and is_matchable(v) for v in value)):
+                       and is_plain(v) for v in value)):
         r.problems.add(path, f"must be a list of at most {MAX_KEYWORDS} non-empty strings "
-                       "of at most 100 characters, without the characters "
-                       ". * + ? | ( ) [ ] { } \\ ^ $ \" or control characters (the rule "
-                       "engine cannot match them literally)", field="text_any")
-        return ()
-    if sum(len(v.encode()) for v in value) > MAX_KEYWORD_BYTES:
-        r.problems.add(path, f"keywords may total at most {MAX_KEYWORD_BYTES} bytes of UTF-8 "
-                       "(about 40 Chinese characters); split the rule", code="too_long",
-                       field="text_any")
+                       "of at most 100 characters, without quotes, backslashes or control "
+                       "characters", field="text_any")
         return ()
     return tuple(dict.fromkeys(value))
 

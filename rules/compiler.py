@@ -5,8 +5,8 @@ The engine sees a ticket as one flat message (see :func:`ticket_message`):
 ``x_<name>`` its attributes as canonical strings, ``text`` and ``t`` (``as_of`` in epoch
 seconds). A rule becomes one conjunction, tested from the most general field to the most
 specific so that the engine's alpha network stays narrow:
-category path, area path, attributes (one anchored regular expression per attribute),
-keywords (one regular expression), validity window.
+category path, area path, attribute equalities, validity window (keywords are checked outside
+the engine; see :func:`conditions`).
 
 The matrix is split into shards keyed by (category prefix, district) so that no ruleset nears
 durable_rules' compile-time caps (durable-rules-facts.md); :func:`compile_shards` refuses a
@@ -16,13 +16,16 @@ shard that would exceed one, naming it, instead of letting the engine fail with 
 >>> from rules.model import Rule
 >>> j = Jurisdiction.build([], [Area("1", "区", AreaLevel.DISTRICT, None, None)],
 ...                        [Category("03", "城乡建设", None), Category("0301", "违法建设", "03")])
->>> condition(Rule("R", "0301", "X", "b", area="1", text_any=("违建",)), j)
-{'$and': [{'c1': '03'}, {'c2': '0301'}, {'a1': '1'}, {'$mt': {'text': '.*(违建).*'}}]}
+>>> for c in conditions(Rule("R", "0301", "X", "b", area="1", when={"k": ("x", "y")}), j):
+...     print(c)
+{'$and': [{'c1': '03'}, {'c2': '0301'}, {'a1': '1'}, {'x_k': 'x'}]}
+{'$and': [{'c1': '03'}, {'c2': '0301'}, {'a1': '1'}, {'x_k': 'y'}]}
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -31,49 +34,48 @@ from typing import Any
 
 from jurisdiction.errors import ShardTooLarge
 from jurisdiction.model import Jurisdiction
-from rules.model import Rule, canon_value, is_matchable, plain_text
+from rules.model import Rule, canon_value, plain_text
 
 #: Caps of the durable_rules C core (durable-rules-facts.md) and the margins we keep.
 MAX_RULES_PER_RULESET = 4096
 MAX_TESTS_PER_NODE = 512
 MAX_RULES_PER_PATH = 256
-SHARD_TARGET_RULES = 1500
+#: Shards are kept small: durable_rules does not give back all of a deleted ruleset's memory,
+#: and the loss grows faster than the ruleset (measured: ~15 MB per create/delete at 166
+#: rules, under 1 MB at 32 or fewer), so a change should recompile only a small shard.
+SHARD_TARGET_RULES = 32
 MAX_MESSAGE_PROPERTIES = 255
 ANY_DISTRICT = "*"
+#: Separates a rule id from its branch number in engine rule names (ids cannot contain it).
+BRANCH = "#"
 
 
-def escape(literal: str) -> str:
-    """A literal for durable_rules' regular expressions (implicitly anchored, no backslash
-    escapes, and character classes that misbehave beside other text). Literals with
-    metacharacters are refused when rules are read (:func:`rules.model.is_matchable`).
-
-    >>> escape("私搭乱建")
-    '私搭乱建'
+def conditions(rule: Rule, jurisdiction: Jurisdiction) -> list[dict[str, Any]]:
+    """The rule as durable_rules ``$and`` expressions of equality and range tests, one per
+    combination of its ``when`` values (a disjunctive normal form written out here, so the
+    capacity check sees every path the engine will build). ``text_any`` is not compiled:
+    the engine's regular expressions are too costly (see :func:`rules.conditions.has_keyword`).
     """
-    if not is_matchable(literal):
-        raise ValueError(f"{literal!r} cannot be matched literally by the rule engine")
-    return literal
+    head: list[dict[str, Any]] = []
+    for depth, code in enumerate(reversed(jurisdiction.category_path(rule.category)), 1):
+        head.append({f"c{depth}": code})
+    if rule.area is not None:
+        for depth, code in enumerate(reversed(jurisdiction.area_path(rule.area)), 1):
+            head.append({f"a{depth}": code})
+    tail: list[dict[str, Any]] = []
+    if rule.valid_from is not None:
+        tail.append({"$gte": {"t": rule.valid_from.timestamp()}})
+    if rule.valid_to is not None:
+        tail.append({"$lt": {"t": rule.valid_to.timestamp()}})
+    keys = sorted(rule.when)
+    return [{"$and": [*head, *({f"x_{k}": v} for k, v in zip(keys, combo, strict=True)),
+                      *tail]}
+            for combo in itertools.product(*(rule.when[k] for k in keys))]
 
 
 def condition(rule: Rule, jurisdiction: Jurisdiction) -> dict[str, Any]:
-    """The rule's condition as one durable_rules ``$and`` expression."""
-    tests: list[dict[str, Any]] = []
-    for depth, code in enumerate(reversed(jurisdiction.category_path(rule.category)), 1):
-        tests.append({f"c{depth}": code})
-    if rule.area is not None:
-        for depth, code in enumerate(reversed(jurisdiction.area_path(rule.area)), 1):
-            tests.append({f"a{depth}": code})
-    for key in sorted(rule.when):
-        alternatives = "|".join(escape(canon_value(v)) for v in rule.when[key])
-        tests.append({"$mt": {f"x_{key}": f"({alternatives})"}})
-    if rule.text_any:
-        alternatives = "|".join(escape(w) for w in rule.text_any)
-        tests.append({"$mt": {"text": f".*({alternatives}).*"}})
-    if rule.valid_from is not None:
-        tests.append({"$gte": {"t": rule.valid_from.timestamp()}})
-    if rule.valid_to is not None:
-        tests.append({"$lt": {"t": rule.valid_to.timestamp()}})
-    return {"$and": tests}
+    """The first (for a rule without ``when`` lists, the only) expression of the rule."""
+    return conditions(rule, jurisdiction)[0]
 
 
 def ticket_message(category_path: Iterable[str], area_path: Iterable[str],
@@ -153,7 +155,8 @@ def _compile_shard(key: ShardKey, members: list[Rule], jurisdiction: Jurisdictio
     shard = Shard(key)
     for rule in sorted(members, key=lambda r: r.id):
         shard.rule_ids.append(rule.id)
-        shard.definition[rule.id] = {"all": [{"m": condition(rule, jurisdiction)}]}
+        for n, expression in enumerate(conditions(rule, jurisdiction)):
+            shard.definition[f"{rule.id}{BRANCH}{n}"] = {"all": [{"m": expression}]}
     check_capacity(shard)
     return shard
 
@@ -161,11 +164,12 @@ def _compile_shard(key: ShardKey, members: list[Rule], jurisdiction: Jurisdictio
 def check_capacity(shard: Shard) -> None:
     """Refuse a shard that would exceed a durable_rules cap, with a message that says which
     and where, before the engine fails with an error number."""
-    if len(shard.rule_ids) > MAX_RULES_PER_RULESET:
+    if len(shard.definition) > MAX_RULES_PER_RULESET:
         raise ShardTooLarge(
-            f"shard {shard.label} has {len(shard.rule_ids)} rules; the engine takes at most "
+            f"shard {shard.label} has {len(shard.definition)} engine rules (rules times their "
+            f"combinations of `when` values); the engine takes at most "
             f"{MAX_RULES_PER_RULESET} per ruleset", code="shard_too_large",
-            shard=shard.label, rules=len(shard.rule_ids), limit=MAX_RULES_PER_RULESET)
+            shard=shard.label, rules=len(shard.definition), limit=MAX_RULES_PER_RULESET)
     children: dict[str, set[str]] = defaultdict(set)
     paths: Counter[str] = Counter()
     for rule_id, definition in shard.definition.items():

@@ -28,7 +28,7 @@ from typing import Any
 import durable_rules_engine as _dre
 
 from jurisdiction.errors import EngineError
-from rules.compiler import Shard, ShardKey
+from rules.compiler import BRANCH, Shard, ShardKey
 
 _SID = "0"
 _HANDLED, _NOT_HANDLED = 0, 1
@@ -120,7 +120,7 @@ def _assert_and_collect(handle: int, fact: str) -> list[str]:
     names: list[str] = []
     action = _dre.start_action_for_state(handle, state)
     while action:
-        names.append(next(iter(json.loads(action[1]))))
+        names.append(next(iter(json.loads(action[1]))).split(BRANCH, 1)[0])
         following = _dre.complete_and_start_action(handle, state)
         action = (None, following) if following else None
     return names

@@ -47,18 +47,18 @@ def canon_value(value: Any) -> str:
     return str(value)
 
 
-#: Characters a keyword or attribute value may not contain: the rule engine's regular
-#: expressions cannot match them literally (measured; see docs/architecture.md).
-UNMATCHABLE = frozenset('.*+?|()[]{}\\^$"') | frozenset(chr(i) for i in range(32))
+#: Characters a keyword or attribute value may not contain: the rule engine sees JSON escapes
+#: in their place, so the two readers would disagree (measured; see docs/architecture.md).
+UNPLAIN = frozenset('"\\') | frozenset(chr(i) for i in range(32))
 
 
-def is_matchable(literal: str) -> bool:
-    """Can the engine match this keyword or value literally?
+def is_plain(literal: str) -> bool:
+    """Can a keyword or attribute value be compared the same way by both readers?
 
-    >>> is_matchable("私搭乱建"), is_matchable("a.b")
-    (True, False)
+    >>> is_plain("私搭乱建"), is_plain("1.5"), is_plain('say "hi"'), is_plain("")
+    (True, True, False, False)
     """
-    return bool(literal) and not any(ch in UNMATCHABLE for ch in literal)
+    return bool(literal) and not any(ch in UNPLAIN for ch in literal)
 
 
 def plain_text(text: str) -> str:

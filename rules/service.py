@@ -21,9 +21,9 @@ from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import InvalidInput, LimitExceeded, NotFound
 from rules.compiler import compile_shards, shard_keys_for, ticket_message
-from rules.conditions import TicketContext
+from rules.conditions import TicketContext, has_keyword
 from rules.engine import Engine
-from rules.model import Decision, Status, Ticket
+from rules.model import Decision, Rule, Status, Ticket
 from rules.resolution import context_for, resolve
 from rules.store import Matrix, current_version, load_matrix
 from rules.tables import decisions
@@ -94,12 +94,21 @@ class Router:
         """Route one ticket by the live engine."""
         matrix = matrix or self.current()
         ctx = ticket_context(ticket, matrix)
-        district = ctx.area_path[-1] if ctx.area_path else None
-        message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
-                                 ticket.text, ticket.as_of.timestamp())
-        matched = self._engine.match(message, shard_keys_for(ctx.category_path, district))
+        matched = live_matches(self._engine, matrix.rules, ctx)
         considered = matrix.considered(ctx.category_path)
         return matrix, resolve(ctx, considered, matrix.jurisdiction, matrix.settings, matched)
+
+
+def live_matches(engine: Engine, rules: Mapping[str, Rule], ctx: TicketContext) -> set[str]:
+    """The rules the engine matches for a ticket, keyword condition applied (the one test
+    kept out of the engine; see :func:`rules.conditions.has_keyword`)."""
+    ticket = ctx.ticket
+    district = ctx.area_path[-1] if ctx.area_path else None
+    message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
+                             ticket.text, ticket.as_of.timestamp())
+    return {rule_id for rule_id in engine.match(message, shard_keys_for(ctx.category_path,
+                                                                        district))
+            if has_keyword(rules[rule_id], ticket.text)}
 
 
 def ticket_context(ticket: Ticket, matrix: Matrix) -> TicketContext:

@@ -259,6 +259,8 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
         raise Conflict("the matrix changed while this change was prepared; retry",
                        code="ruleset_conflict", version=version) from exc
     revisions: dict[str, int] = {}
+    readded = _last_revisions(conn, [code for code, _, _ in rows["rules"]
+                                     if code not in base.rules])
     for kind, kind_rows in rows.items():
         table, key = _TABLES[kind]
         payload = []
@@ -267,7 +269,7 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
             values[key] = code
             if kind == "rules":
                 old = base.rules.get(code)
-                values["revision"] = (old.revision + 1) if old else _next_revision(conn, code)
+                values["revision"] = (old.revision if old else readded.get(code, 0)) + 1
                 values["actor"] = actor
                 revisions[code] = values["revision"]
             payload.append(values)
@@ -279,11 +281,16 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
     return Matrix.build(version, target.jurisdiction, rules, target.settings), report
 
 
-def _next_revision(conn: Connection, rule_id: str) -> int:
-    """A re-added rule id continues its revision count."""
-    latest = conn.execute(select(func.max(rules_table.c.revision))
-                          .where(rules_table.c.id == rule_id)).scalar()
-    return int(latest or 0) + 1
+def _last_revisions(conn: Connection, rule_ids: list[str]) -> dict[str, int]:
+    """The last revision of rule ids that existed before (a re-added id continues its count),
+    asked in a few grouped queries rather than one per rule."""
+    found: dict[str, int] = {}
+    for start in range(0, len(rule_ids), 500):
+        chunk = rule_ids[start:start + 500]
+        query = (select(rules_table.c.id, func.max(rules_table.c.revision))
+                 .where(rules_table.c.id.in_(chunk)).group_by(rules_table.c.id))
+        found.update({rule_id: int(rev) for rule_id, rev in conn.execute(query)})
+    return found
 
 
 def rule_history(conn: Connection, rule_id: str) -> list[dict[str, Any]]:

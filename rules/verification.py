@@ -181,6 +181,9 @@ def shadowed(j: Jurisdiction, rules: Iterable[Rule]) -> list[Finding]:
     for members in groups.values():
         for r in members:
             for s in members:
+                # A role lead may not resolve (no area) where r's fixed lead still applies.
+                if s.lead in ROLES and r.lead not in ROLES:
+                    continue
                 if s is not r and rank(s, j) > rank(r, j) and _implies(r, s):
                     out.append(Finding("shadowed", "warning",
                                        f"规则 {r.id} 永远不会胜出：规则 {s.id} 在其匹配时总能"

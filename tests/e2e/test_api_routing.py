@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.schemas import DecisionOut
 from tests.conftest import contract_bundle
 
 PROBLEM = "application/problem+json"
@@ -22,6 +23,7 @@ def route(client: TestClient, **body: Any) -> dict[str, Any]:
     body.setdefault("as_of", "2026-11-26T10:00:00+08:00")
     response = client.post("/v1/route", json=body)
     assert response.status_code == 200, response.text
+    DecisionOut.model_validate(response.json(), strict=True)  # the documented shape
     return dict(response.json())
 
 
@@ -218,3 +220,13 @@ def test_requests_without_a_valid_key_are_401(app_client: TestClient) -> None:
     response = app_client.get("/v1/ruleset", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_a_retired_rule_created_again_continues_its_revisions(app_client: TestClient) -> None:
+    load(app_client)
+    assert app_client.post("/v1/rules/R-030102-01/retire").status_code == 200
+    again = app_client.post("/v1/rules", json={
+        "id": "R-030102-01", "category": "030102", "lead": "D-CG", "basis": "复用编号"})
+    assert again.status_code == 201, again.text
+    history = app_client.get("/v1/rules/R-030102-01").json()["history"]
+    assert [(h["revision"], h["retired"]) for h in history] == [(1, False), (2, True), (3, False)]
