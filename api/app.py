@@ -13,9 +13,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import problems
 from api.db import make_engine, upgrade
 from api.deps import Services, utc_now
-from api.routes import graph, matrix, routing
+from api.routes import disputes, graph, matrix, routing, rulings, stats, tickets
 from api.settings import AppSettings
-from rules.service import Router
+from rules.service import DecisionLog, Router
 
 DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
 (职能最近): who leads (主办), who assists (协办), by which rule and basis (依据), following the
@@ -52,7 +52,11 @@ def create_app(settings: AppSettings | None = None, *,
         if migrate:
             upgrade(db)
         router = Router(db, refresh_interval=settings.refresh_interval)
-        services = Services(db=db, router=router, settings=settings, clock=clock)
+        decision_log = DecisionLog(db)
+        decision_log.start()
+        services = Services(db=db, router=router, settings=settings, clock=clock,
+                            decision_log=decision_log)
+        services.on_decision = disputes.on_decision(services)
         configure = getattr(app.state, "configure", None)
         if configure is not None:
             configure(services)
@@ -60,6 +64,7 @@ def create_app(settings: AppSettings | None = None, *,
         try:
             yield
         finally:
+            decision_log.close()
             router.close()
             db.dispose()
 
@@ -69,10 +74,14 @@ def create_app(settings: AppSettings | None = None, *,
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     app.include_router(routing.router)
     app.include_router(matrix.router)
     app.include_router(graph.router)
+    app.include_router(tickets.router)
+    app.include_router(disputes.router)
+    app.include_router(rulings.router)
+    app.include_router(stats.router)
     return app

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
+
 from api.render import render
+from arbitration import graphs as arbitration_graphs
+from arbitration import statistics
 from jurisdiction.errors import InvalidInput, NotFound, QuanzeError
 from rules import graphs
 from rules.store import Matrix
@@ -22,15 +26,45 @@ class ViewNotAvailable(QuanzeError):
     default_code = "view_not_available"
 
 
+def build_arbitration(matrix: Matrix, db: Engine | None, view: str, focus: str | None, *,
+                      at: datetime, start: str | None = None,
+                      end: str | None = None) -> tuple[Any, str]:
+    """The hotspots (over the period ``start``–``end``), ticket or lineage view."""
+    if db is None:
+        raise ViewNotAvailable(f"the {view} view needs the database", field="view")
+    names = {code: unit.name for code, unit in matrix.jurisdiction.units.items()}
+    tz = matrix.settings.timezone
+    if view == "hotspots":
+        period = statistics.parse_period(start, end, now=at, timezone=tz)
+        with db.connect() as conn:
+            spots = statistics.hotspots(conn, period)
+        g = arbitration_graphs.hotspots_view(spots.dispute_pairs, spots.return_pairs,
+                                             names=names, period=period.as_dict())
+        local = f"{period.start.date()} 至 {period.end.date()}"
+        return g, f"争议与退单热点（{local}）"
+    if not focus:
+        raise InvalidInput(f"the {view} view needs focus", code="missing_focus", field="focus")
+    if view == "ticket":
+        with db.connect() as conn:
+            history = statistics.ticket_history(conn, focus)
+        return (arbitration_graphs.ticket_view(history, names=names, timezone=tz),
+                f"工单 {focus} 的流转")
+    with db.connect() as conn:
+        lineage = statistics.ruling_lineage(conn, focus)
+    return (arbitration_graphs.lineage_view(lineage, names=names, timezone=tz),
+            f"裁定 {focus} 的来龙去脉")
+
+
 def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
-          category: str | None = None) -> tuple[Any, str]:
-    """The graph of a view and its title; raises 4xx errors naming the parameter."""
+          category: str | None = None, db: Engine | None = None, start: str | None = None,
+          end: str | None = None) -> tuple[Any, str]:
+    """The graph of a view and its title; raises 4xx errors naming the parameter. The
+    arbitration views read ``db``; ``start`` / ``end`` bound the hotspots period."""
     if view not in VIEWS:
         raise InvalidInput(f"unknown view {view!r}; one of {', '.join(VIEWS)}",
                            code="unknown_view", field="view")
     if view in ARBITRATION_VIEWS:
-        raise ViewNotAvailable(f"the {view} view needs the arbitration records, which this "
-                               "version does not keep yet", field="view")
+        return build_arbitration(matrix, db, view, focus, at=at, start=start, end=end)
     if not focus:
         raise InvalidInput(f"the {view} view needs focus", code="missing_focus", field="focus")
     j = matrix.jurisdiction
@@ -55,9 +89,11 @@ def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
 
 
 def render_view(matrix: Matrix, view: str, focus: str | None, fmt: str, *, at: datetime,
-                category: str | None = None) -> tuple[bytes, str]:
+                category: str | None = None, db: Engine | None = None,
+                start: str | None = None, end: str | None = None) -> tuple[bytes, str]:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}",
                            code="invalid_format", field="format")
-    graph, title = build(matrix, view, focus, at=at, category=category)
+    graph, title = build(matrix, view, focus, at=at, category=category, db=db, start=start,
+                         end=end)
     return render(graph, fmt, title=title), FORMATS[fmt]

@@ -144,3 +144,14 @@ rulings = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 Index("ix_rulings_category", rulings.c.category)
+
+#: The process rules of each district (arbitration.policy.Policy as JSON), append-only: one
+#: row per revision; the newest revision is in force.
+policies = Table(
+    "policies", metadata,
+    Column("district", String(64), primary_key=True),  # an area code, or "*" for the default
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("policy", JSON, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -16,13 +16,20 @@ router = APIRouter(prefix="/v1", tags=["graphs"])
             responses={200: {"content": {"image/svg+xml": {}, "image/png": {},
                                          "text/vnd.graphviz": {}, "application/json": {}}}})
 async def graph(services: ServicesDep, caller: CallerDep,
-                view: str = Query(description="unit | category | area | matrix "
-                                  "(hotspots | ticket | lineage: not yet)"),
-                focus: str | None = Query(None, description="the unit, category or area code"),
+                view: str = Query(description="unit | category | area | matrix | hotspots | "
+                                  "ticket | lineage"),
+                focus: str | None = Query(None, description="the unit, category or area code; "
+                                          "a ticket id (ticket); a ruling id (lineage)"),
                 format: str = Query("svg", description="svg | png | dot | json"),
                 category: str | None = Query(None, description="limit to a category subtree"),
+                start: str | None = Query(None, alias="from", description="hotspots: period "
+                                          "start, a date or ISO 8601 time (default: the "
+                                          "first of this month)"),
+                end: str | None = Query(None, alias="to", description="hotspots: period end, "
+                                        "exclusive (default: a month after from)"),
                 ) -> Response:
     matrix = services.router.current()
     body, media = await run_in_threadpool(render_view, matrix, view, focus, format,
-                                          at=services.clock(), category=category)
+                                          at=services.clock(), category=category,
+                                          db=services.db, start=start, end=end)
     return Response(body, media_type=media)

@@ -129,11 +129,18 @@ def test_equal_rules_with_the_same_lead_do_not_overlap() -> None:
 
 
 def test_rule_outranked_whenever_it_matches_is_shadowed() -> None:
-    report = check(Rule("R-0301-OLD", "0301", "D-CG", "b", priority=-1))
+    report = check(Rule("R-0301-OLD", "0301", TERRITORIAL, "b", priority=-1))
     shadowed = findings(report, "shadowed")
     assert [f.rule_ids for f in shadowed] == [("R-0301-OLD", "R-0301")]
     assert shadowed[0].severity == "warning"
     assert not report.has_errors
+
+
+def test_a_role_lead_does_not_shadow_a_fixed_lead_it_cannot_resolve_without_an_area() -> None:
+    # R-0301 (@territorial) outranks it, but a ticket without an area has no territorial
+    # unit: there R-0301 loses at the role step and this rule wins.
+    report = check(Rule("R-0301-OLD", "0301", "D-CG", "b", priority=-1))
+    assert findings(report, "shadowed") == []
 
 
 def test_rule_with_more_conditions_is_not_shadowed_by_a_general_one() -> None:

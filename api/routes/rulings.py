@@ -1,0 +1,124 @@
+"""Rulings (裁定): preview, rule (with write-back as a standing rule), read, list."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import CallerDep, Services, ServicesDep
+from arbitration import rulings
+from arbitration.rulings import Generalize, RulingRequest
+
+router = APIRouter(prefix="/v1", tags=["rulings"])
+
+
+class GeneralizeIn(BaseModel):
+    """The standing rule the ruling writes back (以制度形式固化)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(min_length=1, max_length=64,
+                          description="Category the rule covers (and its descendants).")
+    area: str | None = Field(None, min_length=1, max_length=64,
+                             description="Area scope (and its descendants); null: everywhere.")
+    when: dict[str, str | int | float | bool | list[str | int | float | bool]] = Field(
+        default_factory=dict, description="Attribute conditions, as in a rule.")
+    text_any: list[str] = Field(default_factory=list, description="Keywords, as in a rule.")
+    valid_from: AwareDatetime | None = Field(
+        None, description="Default open: the rule also speaks to past tickets in a preview.")
+    valid_to: AwareDatetime | None = None
+
+
+class RulingIn(BaseModel):
+    """A ruling on a dispute: who leads (主办), who assists (协办), why, on what basis."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "lead": "JD-HP", "co_handlers": ["D-ZJ"], "reasoning": "…", "basis": "…",
+        "document_no": "示政办裁〔2026〕3号",
+        "generalize": {"category": "030101", "area": "110199", "when": {}, "text_any": []},
+        "retire_rules": []}]})
+
+    lead: str = Field(min_length=1, max_length=64, description="Unit code or @territorial.")
+    co_handlers: list[str] = Field(default_factory=list, max_length=32)
+    reasoning: str = Field(min_length=1, max_length=10_000)
+    basis: str = Field(min_length=1, max_length=2_000, description="依据")
+    document_no: str = Field(min_length=1, max_length=100, description="文号")
+    generalize: GeneralizeIn | None = None
+    retire_rules: list[str] = Field(default_factory=list, max_length=500)
+    supersedes: str | None = Field(None, min_length=1, max_length=40,
+                                   description="The earlier ruling this one replaces.")
+
+    def to_request(self) -> RulingRequest:
+        g = self.generalize
+        return RulingRequest(
+            lead=self.lead, co_handlers=tuple(self.co_handlers), reasoning=self.reasoning,
+            basis=self.basis, document_no=self.document_no,
+            generalize=None if g is None else Generalize(
+                category=g.category, area=g.area, when=dict(g.when),
+                text_any=tuple(g.text_any), valid_from=g.valid_from, valid_to=g.valid_to),
+            retire_rules=tuple(self.retire_rules), supersedes=self.supersedes)
+
+
+class RulingOut(BaseModel):
+    ruling_id: str
+    dispute_id: str
+    rule_id: str | None = None
+    ruleset_version: int
+    retired_rules: list[str]
+    ticket_id: str | None = None
+    lead: str
+    supersedes: str | None = None
+
+
+@router.post("/disputes/{dispute_id}/ruling/preview", summary="Preview a ruling's impact")
+def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
+                   caller: CallerDep) -> dict[str, Any]:
+    """The stored decisions the ruling's rule would have changed, the open tickets it would
+    re-route, the rules it outranks and those that still outrank it. Writes nothing."""
+    caller.require("arbiter")
+    return rulings.preview(services.db, services.router, dispute_id, body.to_request(),
+                           arbiter=caller.name, now=services.clock())
+
+
+@router.post("/disputes/{dispute_id}/ruling", response_model=RulingOut, status_code=201,
+             summary="Rule on a dispute (裁定)")
+def rule(dispute_id: str, body: RulingIn, services: ServicesDep,
+         caller: CallerDep) -> dict[str, Any]:
+    """Records the ruling, writes its rule back (a new rule-set version, in use at once),
+    closes the dispute and hands its ticket to the ruled lead — in one transaction. Only the
+    arbiter holding the claim may rule (409 ``dispute_not_claimed``)."""
+    caller.require("arbiter")
+    with _writer(services):
+        return rulings.rule_dispute(services.db, services.router, dispute_id,
+                                    body.to_request(), arbiter=caller.name,
+                                    actor=caller.actor, now=services.clock(),
+                                    after=services.after_matrix_change)
+
+
+def _writer(services: Services) -> contextlib.AbstractContextManager[Any]:
+    # SQLite lets one writer in at a time and fails the others' snapshots; queue them here.
+    if services.db.dialect.name == "sqlite":
+        return services.write_lock
+    return contextlib.nullcontext()
+
+
+@router.get("/rulings/{ruling_id}", summary="A ruling, its rule and lineage")
+def get_ruling(ruling_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    matrix = services.router.current()
+    with services.db.connect() as conn:
+        return rulings.get_ruling(conn, ruling_id, matrix)
+
+
+@router.get("/rulings", summary="Rulings, newest first")
+def list_rulings(services: ServicesDep, caller: CallerDep,
+                 category: str | None = Query(None, description="Includes categories below."),
+                 dispute_id: str | None = None,
+                 limit: int = Query(100, ge=1, le=500)) -> dict[str, Any]:
+    matrix = services.router.current()
+    with services.db.connect() as conn:
+        items = rulings.list_rulings(conn, matrix, category=category, dispute_id=dispute_id,
+                                     limit=limit)
+    return {"items": items}

@@ -1,0 +1,717 @@
+"""The arbitration service: tickets, disputes and the district policy in the database.
+
+Each function takes the caller's SQLAlchemy ``Connection`` (its transaction: the caller commits
+or rolls back) and plain values; the pure rules live in :mod:`arbitration.tickets` and
+:mod:`arbitration.disputes`. Every write appends an audit entry in the same transaction.
+
+Storage, in short:
+
+- A ticket's **history** (``ticket_events``, ordered by ``seq``) is the truth; the ``tickets``
+  row is a projection for queries. Each stored event remembers the policy and territorial
+  unit it was applied under, so replaying an old history gives the same state after the
+  district changes its policy.
+- Two writers on one ticket serialise on the ``tickets`` row (``SELECT … FOR UPDATE`` on
+  PostgreSQL); should they still race, the ``(ticket_id, seq)`` key lets only one append
+  event N and the other gets ``Conflict`` ``ticket_conflict``.
+- A dispute's row carries its whole :class:`~arbitration.disputes.DisputeState` as JSON;
+  ``dispute_events`` is its append-only history. A claim is a conditional ``UPDATE``, so two
+  arbiters can never both hold one dispute.
+- The policy of a district is stored append-only in ``policies`` (one row per revision);
+  ``*`` is the default for districts without their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from arbitration import audit
+from arbitration import disputes as dispute_rules
+from arbitration.disputes import ACTIVE_STATUSES, DisputeState, DisputeStatus, Statement
+from arbitration.policy import DEFAULT_POLICY, Policy
+from arbitration.tables import (
+    dispute_events,
+    dispute_parties,
+    policies,
+    rulings,
+    ticket_events,
+    tickets,
+)
+from arbitration.tables import disputes as disputes_table
+from arbitration.tickets import (
+    CLIENT_EVENT_TYPES,
+    Event,
+    EventType,
+    OpenDispute,
+    TicketState,
+    apply,
+    return_deadline,
+)
+from jurisdiction.errors import Conflict, InvalidInput, NotFound
+from jurisdiction.model import Unit
+from rules.model import Decision, Status, Ticket
+from rules.resolution import context_for, resolve_role
+from rules.store import Matrix
+from rules.tables import decisions
+
+#: The policy of each district, append-only: a change inserts the next revision.
+DEFAULT_DISTRICT = "*"
+#: How far ahead of the clock an event's ``at`` may be (clock skew between systems).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_PAGE = 200
+
+__all__ = [
+    "DEFAULT_DISTRICT", "add_statement", "claim_dispute", "close_dispute", "flag_overdue",
+    "get_dispute", "get_policy", "get_ticket", "list_disputes", "load_dispute", "load_policy",
+    "load_ticket", "new_dispute_id", "open_ambiguous_dispute", "open_dispute_record",
+    "put_policy",
+    "record_ticket_event", "routing_context", "similar_rulings",
+]
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _policy_from_json(text: str) -> Policy:
+    return Policy.from_dict(json.loads(text))
+
+
+def _policy_of(data: Mapping[str, Any] | None) -> Policy:
+    if data is None:
+        return DEFAULT_POLICY
+    return _policy_from_json(json.dumps(data, sort_keys=True, ensure_ascii=False))
+
+
+def get_policy(conn: Connection, district: str | None = None) -> dict[str, Any]:
+    """The policy in force for ``district`` (an area code; None for the default): the
+    district's newest revision, else the default's, else the built-in one.
+
+    Answers ``{"district", "revision", "source": district|default|builtin, "policy"}``.
+    """
+    for key, source in ((district, "district"), (DEFAULT_DISTRICT, "default")):
+        if key is None:
+            continue
+        row = conn.execute(select(policies).where(policies.c.district == key)
+                           .order_by(policies.c.revision.desc()).limit(1)).mappings().first()
+        if row is not None:
+            return {"district": district or DEFAULT_DISTRICT, "revision": row["revision"],
+                    "source": source, "policy": _policy_of(row["policy"]).as_dict(),
+                    "set_by": row["actor"], "set_at": row["at"].isoformat()}
+    return {"district": district or DEFAULT_DISTRICT, "revision": 0, "source": "builtin",
+            "policy": DEFAULT_POLICY.as_dict(), "set_by": None, "set_at": None}
+
+
+def load_policy(conn: Connection, district: str | None = None) -> Policy:
+    """The :class:`Policy` in force for ``district`` (see :func:`get_policy`)."""
+    return _policy_of(get_policy(conn, district)["policy"])
+
+
+def put_policy(conn: Connection, district: str | None, data: Mapping[str, Any], *,
+               actor: str, now: datetime) -> dict[str, Any]:
+    """Validate ``data`` (fields left out keep the built-in defaults) and store it as the
+    district's next revision. Raises ``InvalidInput`` ``invalid_policy`` naming the field."""
+    policy = Policy.from_dict(data)
+    key = district or DEFAULT_DISTRICT
+    before = get_policy(conn, district)
+    last = conn.execute(select(func.max(policies.c.revision))
+                        .where(policies.c.district == key)).scalar()
+    revision = (last or 0) + 1
+    try:
+        conn.execute(insert(policies).values(district=key, revision=revision,
+                                             policy=policy.as_dict(), actor=actor, at=now))
+    except IntegrityError as exc:
+        raise Conflict(f"the policy of {key} was changed concurrently; retry",
+                       code="policy_conflict", district=key) from exc
+    audit.record(conn, actor=actor, action="policy_change", subject=f"policy:{key}",
+                 before=before, after={"revision": revision, "policy": policy.as_dict()},
+                 at=now)
+    return get_policy(conn, district)
+
+
+# -- tickets ---------------------------------------------------------------------------------
+
+
+def _stored_event(data: Mapping[str, Any]) -> tuple[Event, Policy, str | None]:
+    """An event row's JSON: the event, and the policy and territorial unit it was applied
+    under."""
+    body = {k: v for k, v in data.items() if k != "applied"}
+    applied = data.get("applied") or {}
+    return (Event.from_dict(body), _policy_of(applied.get("policy")),
+            applied.get("territorial_unit"))
+
+
+def _replay(conn: Connection, ticket_id: str) -> tuple[TicketState, int, Mapping[str, Any]]:
+    """The ticket's state from its history; the number of events; the last event's context."""
+    rows = conn.execute(select(ticket_events.c.seq, ticket_events.c.event)
+                        .where(ticket_events.c.ticket_id == ticket_id)
+                        .order_by(ticket_events.c.seq)).all()
+    state = TicketState(ticket_id)
+    applied: Mapping[str, Any] = {}
+    for row in rows:
+        event, policy, territorial = _stored_event(row.event)
+        state = apply(state, event, policy, territorial_unit=territorial).state
+        applied = row.event.get("applied") or {}
+    return state, len(rows), applied
+
+
+def _lock_ticket(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(tickets.c.ticket_id, tickets.c.event_count)
+                       .where(tickets.c.ticket_id == ticket_id)
+                       .with_for_update()).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def load_ticket(conn: Connection, ticket_id: str) -> TicketState | None:
+    """The ticket's state replayed from its history; None for an unknown ticket."""
+    state, count, _ = _replay(conn, ticket_id)
+    return state if count else None
+
+
+def _projection(state: TicketState) -> dict[str, Any]:
+    return {"category": state.category, "area": state.area, "status": str(state.status),
+            "owner": state.owner, "first_receiver": state.first_receiver,
+            "interim_owner": state.interim_owner, "dispatch_count": state.dispatch_count,
+            "dispute_id": state.dispute_id, "state": state.as_dict()}
+
+
+def _summary(state: TicketState) -> dict[str, Any]:
+    """The state without its history, for audit entries."""
+    return {k: v for k, v in state.as_dict().items() if k != "history"}
+
+
+def _append_event(conn: Connection, state: TicketState, seq: int, event: Event, *,
+                  actor: str, now: datetime, policy: Policy,
+                  territorial_unit: str | None) -> None:
+    applied: dict[str, Any] = {"territorial_unit": territorial_unit}
+    if policy != DEFAULT_POLICY:
+        applied["policy"] = policy.as_dict()
+    try:
+        conn.execute(insert(ticket_events).values(
+            ticket_id=state.ticket_id, seq=seq, type=str(event.type), at=event.at,
+            recorded_at=now, actor=actor, unit=event.unit or event.to_unit,
+            event={**event.as_dict(), "applied": applied}))
+    except IntegrityError as exc:
+        raise Conflict(f"ticket {state.ticket_id} was changed concurrently (event {seq}); "
+                       "reload and retry", code="ticket_conflict",
+                       ticket_id=state.ticket_id, seq=seq) from exc
+
+
+def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor: str,
+                        now: datetime, policy: Policy,
+                        territorial_unit: str | None = None) -> TicketState:
+    """Apply ``event`` to the ticket and store it; returns the new state.
+
+    An ``OpenDispute`` effect opens a dispute (:func:`open_dispute_record`) and records a
+    ``dispute_opened`` event naming it. A client event other than ``dispatched`` on an
+    unknown ticket is ``NotFound`` ``ticket_not_found``; an event dated more than a few
+    minutes after ``now`` is ``InvalidInput`` ``event_in_future``; the state machine's own
+    refusals (``InvalidInput`` / ``Conflict``) pass through, and nothing is written.
+    """
+    if event.at.tzinfo is not None and event.at > now + MAX_CLOCK_SKEW:
+        raise InvalidInput(f"event time {event.at.isoformat()} is in the future",
+                           code="event_in_future", field="at", ticket_id=ticket_id)
+    row = _lock_ticket(conn, ticket_id)
+    if row is None and event.type in CLIENT_EVENT_TYPES and event.type != EventType.DISPATCHED:
+        raise NotFound(f"unknown ticket {ticket_id!r}: its first event must be a dispatch",
+                       code="ticket_not_found", ticket_id=ticket_id)
+    before, count, _ = _replay(conn, ticket_id)
+    outcome = apply(before, event, policy, territorial_unit=territorial_unit)
+    state = outcome.state
+    _append_event(conn, state, count + 1, event, actor=actor, now=now, policy=policy,
+                  territorial_unit=territorial_unit)
+    count += 1
+    for effect in outcome.effects:
+        if isinstance(effect, OpenDispute):
+            dispute_id = open_dispute_record(
+                conn, reason=effect.reason, parties=effect.parties, ticket_id=ticket_id,
+                category=effect.category, area=effect.area, interim_owner=effect.interim_owner,
+                decision_id=None, actor=actor, now=effect.at, policy=policy)
+            opened = Event(EventType.DISPUTE_OPENED, effect.at, unit=effect.interim_owner,
+                           dispute_id=dispute_id)
+            state = apply(state, opened, policy, territorial_unit=territorial_unit).state
+            _append_event(conn, state, count + 1, opened, actor=actor, now=now,
+                          policy=policy, territorial_unit=territorial_unit)
+            count += 1
+    values = {**_projection(state), "event_count": count, "updated_at": now}
+    if row is None:
+        try:
+            conn.execute(insert(tickets).values(ticket_id=ticket_id, created_at=now, **values))
+        except IntegrityError as exc:
+            raise Conflict(f"ticket {ticket_id} was created concurrently; retry",
+                           code="ticket_conflict", ticket_id=ticket_id) from exc
+    else:
+        result = conn.execute(update(tickets).where(
+            tickets.c.ticket_id == ticket_id,
+            tickets.c.event_count == row["event_count"]).values(**values))
+        if result.rowcount != 1:
+            raise Conflict(f"ticket {ticket_id} was changed concurrently; reload and retry",
+                           code="ticket_conflict", ticket_id=ticket_id)
+    audit.record(conn, actor=actor, action="ticket_event", subject=f"ticket:{ticket_id}",
+                 before=_summary(before) if row is not None else None,
+                 after={"event": event.as_dict(), "state": _summary(state)}, at=now)
+    return state
+
+
+def _ref(units: Mapping[str, Unit] | None, code: str | None) -> Any:
+    if code is None or units is None:
+        return code
+    unit = units.get(code)
+    if unit is None:
+        return {"code": code, "name": code, "kind": "unknown"}
+    return {"code": unit.code, "name": unit.name, "kind": str(unit.kind)}
+
+
+def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,
+                    policy: Policy | None = None) -> dict[str, Any]:
+    """The contract's ticket state; unit references as ``{code, name, kind}`` when ``units``
+    is given. With ``policy``, also the current owner's return deadline."""
+    doc = state.as_dict()
+    for key in ("owner", "first_receiver", "interim_owner", "holder"):
+        doc[key] = _ref(units, doc[key])
+    doc["path"] = [_ref(units, u) for u in state.path]
+    doc["returned_by"] = [_ref(units, u) for u in state.returned_by]
+    if doc["pending_return"] is not None:
+        pending = doc["pending_return"]
+        doc["pending_return"] = {**pending, "unit": _ref(units, pending["unit"]),
+                                 "proposed_unit": _ref(units, pending["proposed_unit"])}
+    if policy is not None:
+        deadline = return_deadline(state, policy)
+        doc["return_deadline"] = (deadline.isoformat()
+                                  if deadline is not None and not state.accepted else None)
+    return doc
+
+
+def get_ticket(conn: Connection, ticket_id: str,
+               units: Mapping[str, Unit] | None = None) -> dict[str, Any]:
+    """The ticket's state (owner, first_receiver, interim_owner, dispatch_count, dispute_id,
+    status, history …), replayed from its history. Unknown is ``ticket_not_found``."""
+    state, count, applied = _replay(conn, ticket_id)
+    if not count:
+        raise NotFound(f"unknown ticket {ticket_id!r}", code="ticket_not_found",
+                       ticket_id=ticket_id)
+    return ticket_document(state, units, _policy_of(applied.get("policy")))
+
+
+def ticket_policy(conn: Connection, ticket_id: str) -> Policy:
+    """The policy the ticket's last event was applied under (the default for a new one)."""
+    _, _, applied = _replay(conn, ticket_id)
+    return _policy_of(applied.get("policy"))
+
+
+def routing_context(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
+    """The category, area and decision id of the ticket's newest routing decision, if any."""
+    row = conn.execute(select(decisions.c.id, decisions.c.category, decisions.c.area,
+                              decisions.c.status, decisions.c.lead)
+                       .where(decisions.c.ticket_id == ticket_id)
+                       .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
+                       .limit(1)).mappings().first()
+    if row is None:
+        return None
+    return {"decision_id": row["id"], "category": row["category"], "area": row["area"],
+            "status": row["status"], "lead": row["lead"]}
+
+
+# -- disputes --------------------------------------------------------------------------------
+
+
+def new_dispute_id(now: datetime, tz: str = DEFAULT_POLICY.tz) -> str:
+    """``DSP-YYYYMMDD-xxxxxxxx``, dated in the district's time zone."""
+    return f"DSP-{now.astimezone(ZoneInfo(tz)):%Y%m%d}-{uuid.uuid4().hex[:8]}"
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _dispute_from_json(data: Mapping[str, Any]) -> DisputeState:
+    opened = _dt(data["opened_at"])
+    assert opened is not None
+    return DisputeState(
+        id=data["id"], status=DisputeStatus(data["status"]), parties=tuple(data["parties"]),
+        ticket_id=data.get("ticket_id"), category=data.get("category"),
+        area=data.get("area"), opened_at=opened,
+        reason=dispute_rules.DisputeReason(data["reason"]), arbiter=data.get("arbiter"),
+        stage_deadline=_dt(data.get("stage_deadline")),
+        statements=tuple(Statement(unit=s["unit"], text=s["text"], at=datetime.fromisoformat(
+            s["at"]), basis=s.get("basis"), proposed_lead=s.get("proposed_lead"))
+            for s in data.get("statements") or ()),
+        claimed_at=_dt(data.get("claimed_at")), closed_at=_dt(data.get("closed_at")))
+
+
+def _dispute_row(conn: Connection, dispute_id: str, *,
+                 for_update: bool = False) -> dict[str, Any]:
+    query = select(disputes_table).where(disputes_table.c.id == dispute_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound(f"unknown dispute {dispute_id!r}", code="dispute_not_found",
+                       dispute_id=dispute_id)
+    return dict(row)
+
+
+def load_dispute(conn: Connection, dispute_id: str, *,
+                 for_update: bool = False) -> DisputeState:
+    """The dispute's state; ``dispute_not_found`` if unknown. ``for_update`` locks the row on
+    PostgreSQL until the caller's transaction ends."""
+    return _dispute_from_json(_dispute_row(conn, dispute_id, for_update=for_update)["state"])
+
+
+def _dispute_values(state: DisputeState) -> dict[str, Any]:
+    return {"status": str(state.status), "arbiter": state.arbiter,
+            "claimed_at": state.claimed_at, "closed_at": state.closed_at,
+            "stage_deadline": state.stage_deadline, "state": state.as_dict()}
+
+
+def _dispute_event(conn: Connection, dispute_id: str, kind: str, *, actor: str,
+                   at: datetime, unit: str | None = None,
+                   payload: Mapping[str, Any] | None = None) -> None:
+    last = conn.execute(select(func.max(dispute_events.c.seq))
+                        .where(dispute_events.c.dispute_id == dispute_id)).scalar()
+    try:
+        conn.execute(insert(dispute_events).values(
+            dispute_id=dispute_id, seq=(last or 0) + 1, type=kind, at=at, actor=actor,
+            unit=unit, payload=dict(payload or {})))
+    except IntegrityError as exc:
+        raise Conflict(f"dispute {dispute_id} was changed concurrently; reload and retry",
+                       code="dispute_conflict", dispute_id=dispute_id) from exc
+
+
+def open_dispute_record(conn: Connection, *, reason: str, parties: Sequence[str],
+                        ticket_id: str | None, category: str | None, area: str | None,
+                        interim_owner: str | None, decision_id: str | None, actor: str,
+                        now: datetime, policy: Policy) -> str:
+    """Open a dispute (due to be claimed within the policy's ``open`` deadline) and return
+    its new id. Does not touch the ticket: the caller records ``dispute_opened`` on it."""
+    dispute_id = new_dispute_id(now, policy.tz)
+    state = dispute_rules.open_dispute(dispute_id, parties=parties, reason=reason,
+                                       opened_at=now, ticket_id=ticket_id, category=category,
+                                       area=area, policy=policy)
+    conn.execute(insert(disputes_table).values(
+        id=dispute_id, ticket_id=ticket_id, decision_id=decision_id, category=category,
+        area=area, reason=str(state.reason), parties=list(state.parties),
+        interim_owner=interim_owner, opened_at=now, escalated=0, ruling_id=None,
+        **_dispute_values(state)))
+    conn.execute(insert(dispute_parties), [{"dispute_id": dispute_id, "unit": unit}
+                                           for unit in state.parties])
+    payload = {"reason": str(state.reason), "parties": list(state.parties),
+               "ticket_id": ticket_id, "decision_id": decision_id,
+               "interim_owner": interim_owner,
+               "stage_deadline": state.stage_deadline.isoformat()
+               if state.stage_deadline else None}
+    _dispute_event(conn, dispute_id, "opened", actor=actor, at=now, payload=payload)
+    audit.record(conn, actor=actor, action="dispute_opened", subject=f"dispute:{dispute_id}",
+                 before=None, after=state.as_dict() | {"interim_owner": interim_owner,
+                                                        "decision_id": decision_id}, at=now)
+    return dispute_id
+
+
+def _dispute_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    state = row["state"]
+    return {**state, "reason": row["reason"], "decision_id": row["decision_id"],
+            "interim_owner": row["interim_owner"], "escalated": row["escalated"],
+            "ruling_id": row["ruling_id"]}
+
+
+def get_dispute(conn: Connection, dispute_id: str) -> dict[str, Any]:
+    """The dispute: its state (parties, statements, arbiter, stage deadline …), the decision
+    and ruling it is linked to, how often it was escalated, and its event history."""
+    doc = _dispute_document(_dispute_row(conn, dispute_id))
+    doc["events"] = [
+        {"seq": r.seq, "type": r.type, "at": r.at.isoformat(), "actor": r.actor,
+         "unit": r.unit, "payload": r.payload}
+        for r in conn.execute(select(dispute_events)
+                              .where(dispute_events.c.dispute_id == dispute_id)
+                              .order_by(dispute_events.c.seq))]
+    return doc
+
+
+def _encode_cursor(deadline: datetime | None, dispute_id: str) -> str:
+    raw = json.dumps([deadline.isoformat() if deadline else None, dispute_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        deadline, dispute_id = json.loads(raw)
+        return (datetime.fromisoformat(deadline) if deadline else None), str(dispute_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidInput("invalid page cursor 'after'", code="invalid_cursor",
+                           field="after") from exc
+
+
+def list_disputes(conn: Connection, *, status: str | None = None, party: str | None = None,
+                  category: str | None = None, overdue: bool | None = None, now: datetime,
+                  limit: int = 50, after: str | None = None) -> dict[str, Any]:
+    """The arbitration queue: soonest stage deadline first (ruled and withdrawn disputes,
+    which have none, last), then by id.
+
+    Filters: ``status``; ``party`` (a unit code); ``category`` (that category and its
+    subtree, by code prefix); ``overdue`` (an active dispute past its deadline). Pages by
+    keyset: pass the answer's ``next`` as ``after``.
+    """
+    if status is not None and status not in DisputeStatus.__members__.values():
+        raise InvalidInput(f"unknown dispute status {status!r}; expected one of "
+                           f"{', '.join(DisputeStatus)}", code="invalid_status",
+                           field="status")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="invalid_limit",
+                           field="limit")
+    d = disputes_table.c
+    query = select(disputes_table)
+    if status is not None:
+        query = query.where(d.status == status)
+    if party is not None:
+        query = query.where(d.id.in_(select(dispute_parties.c.dispute_id)
+                                     .where(dispute_parties.c.unit == party)))
+    if category is not None:
+        escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(d.category.like(f"{escaped}%", escape="\\"))
+    is_overdue = and_(d.status.in_([str(s) for s in ACTIVE_STATUSES]),
+                      d.stage_deadline.is_not(None), d.stage_deadline < now)
+    if overdue is True:
+        query = query.where(is_overdue)
+    elif overdue is False:
+        query = query.where(~is_overdue)
+    if after is not None:
+        deadline, last_id = _decode_cursor(after)
+        if deadline is None:
+            query = query.where(d.stage_deadline.is_(None), d.id > last_id)
+        else:
+            query = query.where(or_(d.stage_deadline > deadline,
+                                    and_(d.stage_deadline == deadline, d.id > last_id),
+                                    d.stage_deadline.is_(None)))
+    query = query.order_by(d.stage_deadline.is_(None), d.stage_deadline, d.id).limit(limit + 1)
+    rows = conn.execute(query).mappings().all()
+    page = rows[:limit]
+    items = []
+    for row in page:
+        doc = _dispute_document(dict(row))
+        deadline = row["stage_deadline"]
+        doc["overdue"] = (row["status"] in ACTIVE_STATUSES and deadline is not None
+                          and now > deadline)
+        items.append(doc)
+    next_cursor = (_encode_cursor(page[-1]["stage_deadline"], page[-1]["id"])
+                   if len(rows) > limit else None)
+    return {"disputes": items, "next": next_cursor}
+
+
+def add_statement(conn: Connection, dispute_id: str, *, unit: str, text: str,
+                  basis: str | None = None, proposed_lead: str | None = None, actor: str,
+                  now: datetime) -> dict[str, Any]:
+    """A party's statement (陈述) added to an active dispute. A unit that is not a party is
+    ``InvalidInput`` ``not_a_party``; a closed dispute is ``Conflict`` ``dispute_closed``."""
+    before = load_dispute(conn, dispute_id, for_update=True)
+    state = dispute_rules.add_statement(before, unit, text, at=now, basis=basis,
+                                        proposed_lead=proposed_lead)
+    conn.execute(update(disputes_table).where(disputes_table.c.id == dispute_id)
+                 .values(**_dispute_values(state)))
+    statement = state.statements[-1].as_dict()
+    _dispute_event(conn, dispute_id, "statement", actor=actor, at=now, unit=unit,
+                   payload=statement)
+    audit.record(conn, actor=actor, action="dispute_statement", subject=f"dispute:{dispute_id}",
+                 before={"statements": len(before.statements)}, after=statement, at=now)
+    return get_dispute(conn, dispute_id)
+
+
+def claim_dispute(conn: Connection, dispute_id: str, arbiter: str, now: datetime,
+                  policy: Policy) -> dict[str, Any]:
+    """The dispute taken up by ``arbiter`` (its ruling now due within the policy's
+    ``under_review`` deadline). Only one arbiter can hold it: the claim is a conditional
+    update, and a dispute someone else holds is ``Conflict`` ``dispute_claimed``. Claiming
+    again by the same arbiter changes nothing."""
+    before = load_dispute(conn, dispute_id)
+    state = dispute_rules.claim(before, arbiter, now, policy)
+    if state == before:
+        return get_dispute(conn, dispute_id)
+    d = disputes_table.c
+    result = conn.execute(update(disputes_table).where(
+        d.id == dispute_id, d.status == str(DisputeStatus.OPEN)).values(**_dispute_values(state)))
+    if result.rowcount != 1:
+        current = load_dispute(conn, dispute_id)
+        if current.status is DisputeStatus.UNDER_REVIEW and current.arbiter == arbiter:
+            return get_dispute(conn, dispute_id)
+        raise Conflict(f"dispute {dispute_id} is already claimed by {current.arbiter}",
+                       code="dispute_claimed", dispute_id=dispute_id, arbiter=current.arbiter,
+                       status=str(current.status))
+    _dispute_event(conn, dispute_id, "claimed", actor=arbiter, at=now,
+                   payload={"arbiter": arbiter, "stage_deadline": state.stage_deadline
+                            .isoformat() if state.stage_deadline else None})
+    audit.record(conn, actor=arbiter, action="dispute_claimed", subject=f"dispute:{dispute_id}",
+                 before={"status": str(before.status), "arbiter": before.arbiter},
+                 after={"status": str(state.status), "arbiter": arbiter,
+                        "stage_deadline": state.stage_deadline.isoformat()
+                        if state.stage_deadline else None}, at=now)
+    return get_dispute(conn, dispute_id)
+
+
+def close_dispute(conn: Connection, dispute_id: str, *, status: str, ruling_id: str | None,
+                  actor: str, now: datetime, policy: Policy | None = None) -> dict[str, Any]:
+    """Mark the dispute ``ruled`` (it must be under review: claimed; who may rule is the
+    caller's check) or ``withdrawn``, and record ``dispute_closed`` on its ticket. The
+    ticket event is applied under ``policy``, by default the one its last event used."""
+    before = load_dispute(conn, dispute_id, for_update=True)
+    if status == DisputeStatus.RULED:
+        state = dispute_rules.record_ruling(before, before.arbiter or "", now)
+    elif status == DisputeStatus.WITHDRAWN:
+        state = dispute_rules.withdraw(before, now)
+    else:
+        raise InvalidInput(f"a dispute closes as ruled or withdrawn, not {status!r}",
+                           code="invalid_status", field="status", status=status)
+    d = disputes_table.c
+    result = conn.execute(update(disputes_table).where(
+        d.id == dispute_id, d.status.in_([str(s) for s in ACTIVE_STATUSES]))
+        .values(ruling_id=ruling_id, **_dispute_values(state)))
+    if result.rowcount != 1:
+        raise Conflict(f"dispute {dispute_id} was closed concurrently",
+                       code="dispute_closed", dispute_id=dispute_id)
+    _dispute_event(conn, dispute_id, str(state.status), actor=actor, at=now,
+                   payload={"ruling_id": ruling_id})
+    audit.record(conn, actor=actor, action=f"dispute_{state.status}",
+                 subject=f"dispute:{dispute_id}",
+                 before={"status": str(before.status), "arbiter": before.arbiter},
+                 after={"status": str(state.status), "ruling_id": ruling_id}, at=now)
+    if before.ticket_id is not None:
+        ticket = load_ticket(conn, before.ticket_id)
+        if ticket is not None and ticket.dispute_id == dispute_id and ticket.dispute_open:
+            _, _, applied = _replay(conn, before.ticket_id)
+            record_ticket_event(
+                conn, ticket_id=before.ticket_id,
+                event=Event(EventType.DISPUTE_CLOSED, max(now, ticket.updated_at or now),
+                            dispute_id=dispute_id, note=ruling_id),
+                actor=actor, now=now,
+                policy=policy or _policy_of(applied.get("policy")),
+                territorial_unit=applied.get("territorial_unit"))
+    return get_dispute(conn, dispute_id)
+
+
+def flag_overdue(conn: Connection, now: datetime, policy: Policy) -> int:
+    """Escalate every active dispute past its stage deadline: ``escalated`` goes up by one,
+    an ``escalated`` event and an audit entry are appended. A dispute is escalated once per
+    stage deadline, so running this again changes nothing until another deadline passes.
+    Returns how many were escalated."""
+    d = disputes_table.c
+    rows = conn.execute(select(d.id, d.stage_deadline, d.escalated, d.status, d.arbiter)
+                        .where(d.status.in_([str(s) for s in ACTIVE_STATUSES]),
+                               d.stage_deadline.is_not(None), d.stage_deadline < now)
+                        .order_by(d.stage_deadline, d.id)).mappings().all()
+    count = 0
+    for row in rows:
+        deadline = row["stage_deadline"].isoformat()
+        last = conn.execute(select(dispute_events.c.payload)
+                            .where(dispute_events.c.dispute_id == row["id"],
+                                   dispute_events.c.type == "escalated")
+                            .order_by(dispute_events.c.seq.desc()).limit(1)).scalar()
+        if last is not None and last.get("stage_deadline") == deadline:
+            continue
+        result = conn.execute(update(disputes_table).where(
+            d.id == row["id"], d.escalated == row["escalated"])
+            .values(escalated=row["escalated"] + 1))
+        if result.rowcount != 1:
+            continue  # escalated by a concurrent run
+        payload = {"stage": row["status"], "stage_deadline": deadline,
+                   "level": row["escalated"] + 1, "arbiter": row["arbiter"]}
+        _dispute_event(conn, row["id"], "escalated", actor="quanze", at=now, payload=payload)
+        audit.record(conn, actor="quanze", action="dispute_escalated",
+                     subject=f"dispute:{row['id']}", before={"escalated": row["escalated"]},
+                     after=payload, at=now)
+        count += 1
+    return count
+
+
+def similar_rulings(conn: Connection, *, categories: Collection[str],
+                    areas: Collection[str] | None = None, exclude_dispute: str | None = None,
+                    limit: int = 10) -> list[dict[str, Any]]:
+    """Past rulings on any of ``categories`` (the caller passes a category's ancestry and
+    subtree) in any of ``areas`` (its ancestry and subtree) or district-wide, newest first."""
+    if not categories:
+        return []
+    r = rulings.c
+    query = select(rulings).where(r.category.in_(list(categories)))
+    if areas is not None:
+        query = query.where(or_(r.area.is_(None), r.area.in_(list(areas))))
+    if exclude_dispute is not None:
+        query = query.where(r.dispute_id != exclude_dispute)
+    rows = conn.execute(query.order_by(r.at.desc(), r.id).limit(limit)).mappings().all()
+    return [{"ruling_id": row["id"], "dispute_id": row["dispute_id"],
+             "ticket_id": row["ticket_id"], "lead": row["lead"],
+             "co_handlers": row["co_handlers"], "category": row["category"],
+             "area": row["area"], "basis": row["basis"], "document_no": row["document_no"],
+             "reasoning": row["reasoning"], "rule_id": row["rule_id"],
+             "at": row["at"].isoformat()} for row in rows]
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+def district_of(matrix: Matrix, area: str | None) -> str | None:
+    """The district (top of the area path) whose policy applies to a ticket in ``area``."""
+    if area is None or area not in matrix.jurisdiction.areas:
+        return None
+    return matrix.jurisdiction.district_of(area)
+
+
+def territorial_unit_of(matrix: Matrix, area: str | None) -> str | None:
+    """The territorial unit (属地单位) of ``area``, if the matrix knows one."""
+    if area is None or area not in matrix.jurisdiction.areas:
+        return None
+    return matrix.jurisdiction.territorial_unit(area)
+
+
+def open_ambiguous_dispute(conn: Connection, document: Mapping[str, Any], decision: Decision,
+                           ticket: Ticket, matrix: Matrix, *, actor: str,
+                           now: datetime) -> dict[str, Any]:
+    """For an ``ambiguous`` routing decision, open a dispute (reason ``ambiguous``) between
+    the leads of the tied rules, the decision's lead holding the ticket meanwhile, and record
+    ``dispute_opened`` on the ticket when the decision names one. Returns the document with
+    ``dispute_id`` set; other decisions are returned unchanged.
+
+    A ticket already in dispute keeps that dispute (the document names it); a completed one
+    gets the dispute without a ticket event."""
+    out = dict(document)
+    if decision.status is not Status.AMBIGUOUS:
+        return out
+    ctx = context_for(ticket, matrix.jurisdiction)
+    leads = [resolve_role(matrix.rules[rule_id].lead, ctx, matrix.jurisdiction)
+             for rule_id in decision.tied_rules if rule_id in matrix.rules]
+    # The parties are the units the tied rules name; the interim owner holds, it need not be one.
+    parties = [u for u in dict.fromkeys(leads) if u] or [u for u in (decision.lead,) if u]
+    policy = load_policy(conn, district_of(matrix, ticket.area))
+    territorial = territorial_unit_of(matrix, ticket.area)
+    state = load_ticket(conn, ticket.ticket_id) if ticket.ticket_id else None
+    if state is not None and state.dispute_open and state.dispute_id:
+        out["dispute_id"] = state.dispute_id
+        return out
+    dispute_id = open_dispute_record(
+        conn, reason="ambiguous", parties=parties, ticket_id=ticket.ticket_id,
+        category=ticket.category, area=ticket.area, interim_owner=decision.lead,
+        decision_id=document["decision_id"], actor=actor, now=now, policy=policy)
+    out["dispute_id"] = dispute_id
+    if ticket.ticket_id and (state is None or str(state.status) != "completed"):
+        at = max(now, state.updated_at) if state and state.updated_at else now
+        event = Event(EventType.DISPUTE_OPENED, at, unit=decision.lead, dispute_id=dispute_id,
+                      category=ticket.category, area=ticket.area,
+                      note=f"ambiguous routing {document['decision_id']}")
+        record_ticket_event(conn, ticket_id=ticket.ticket_id, event=event, actor=actor,
+                            now=now, policy=policy, territorial_unit=territorial)
+    return out

@@ -1,0 +1,605 @@
+"""Dispatch-quality statistics per unit and period (domain.md §6), and the rows the arbitration
+graph views are drawn from.
+
+Counting is done by SQL aggregates over the event tables (one pass per figure, grouped by
+unit, so a period with 100k+ tickets costs a handful of scans); the rates are computed from
+the counts by the pure :func:`rates`. A period is half-open, ``[start, end)``.
+
+What each count means, for a unit U and a period:
+
+- ``tickets_received`` — tickets dispatched (派单) or reassigned (改派) to U in the period;
+  ``dispatches_received`` — those dispatch events; ``dispatches_of_received`` — all dispatch
+  events of those tickets, at any time (for the average per ticket);
+- ``first_receipts`` — tickets whose *first* dispatch went to U in the period (U is the first
+  receiver, 首接单位); ``first_dispatch_stood`` — of those, the tickets that were never
+  dispatched again and never had a return upheld (一次派准);
+- ``returns_requested`` — returns (退单) U asked for in the period; ``returns_reviewed`` /
+  ``returns_rejected`` — the hotline's reviews of U's returns made in the period, and how
+  many of them sent the ticket back to U (驳回);
+- ``disputes`` — disputes opened in the period with U among the parties;
+- ``disputes_lost`` — rulings (裁定) made in the period that name U as lead (主办), whether or
+  not U was a party; ``disputes_won`` — rulings made in the period on disputes U was party to
+  that name another unit as lead;
+- ``lead_time_*_h`` — hours from a dispute's opening to its ruling, over the rulings made in
+  the period on disputes U was party to;
+- ``decisions`` / ``decisions_routed`` — routing decisions made in the period naming U as lead,
+  and those decided by an explicit rule (status ``routed``, not a fallback).
+
+The district row (unit ``None``) counts each ticket, dispute and ruling once, however many
+units it touched; its ``disputes_lost`` is the number of rulings in the period.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
+
+from arbitration.tables import dispute_parties, disputes, rulings, ticket_events, tickets
+from jurisdiction.errors import InvalidInput, NotFound
+from rules.tables import decisions
+from rules.tables import rules as rule_rows
+
+DISPATCH_TYPES = ("dispatched", "reassigned")
+REVIEW_TYPES = ("return_upheld", "return_rejected")
+DEFAULT_TOP = 10
+
+# -- the pure part: periods and formulas ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open interval ``[start, end)`` of aware datetimes."""
+
+    start: datetime
+    end: datetime
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def _moment(value: str, tz: ZoneInfo, field: str) -> datetime:
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=tz)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} {value!r} is not an ISO 8601 date or time",
+                           code="invalid_period", field=field) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
+def parse_period(start: str | None, end: str | None, *, now: datetime,
+                 timezone: str = "Asia/Shanghai") -> Period:
+    """The period named by ``from`` and ``to`` (a date is local midnight in ``timezone``; a
+    time without an offset is local too). Without ``from``: the first day of ``to``'s month
+    (or of this month); without ``to``: the first day of the month after ``from``.
+
+    >>> now = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    >>> p = parse_period(None, None, now=now)
+    >>> p.start.isoformat(), p.end.isoformat()
+    ('2026-11-01T00:00:00+08:00', '2026-12-01T00:00:00+08:00')
+    >>> parse_period("2026-12-01", "2026-11-01", now=now)
+    Traceback (most recent call last):
+      ...
+    jurisdiction.errors.InvalidInput: the period must end after it starts (field='to')
+    """
+    tz = ZoneInfo(timezone)
+    begin = _moment(start, tz, "from") if start else None
+    finish = _moment(end, tz, "to") if end else None
+    if begin is None:
+        anchor = (finish - timedelta(microseconds=1) if finish else now).astimezone(tz)
+        begin = datetime(anchor.year, anchor.month, 1, tzinfo=tz)
+    if finish is None:
+        local = begin.astimezone(tz)
+        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        finish = datetime(year, month, 1, tzinfo=tz)
+    if finish <= begin:
+        raise InvalidInput("the period must end after it starts", code="invalid_period",
+                           field="to")
+    return Period(begin, finish)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCounts:
+    """The raw counts of one unit (``unit`` None: the whole district) over a period; see the
+    module docstring for what each one counts."""
+
+    unit: str | None
+    tickets_received: int = 0
+    dispatches_received: int = 0
+    dispatches_of_received: int = 0
+    first_receipts: int = 0
+    first_dispatch_stood: int = 0
+    returns_requested: int = 0
+    returns_reviewed: int = 0
+    returns_rejected: int = 0
+    disputes: int = 0
+    disputes_won: int = 0
+    disputes_lost: int = 0
+    rulings_timed: int = 0
+    lead_time_mean_h: float | None = None
+    lead_time_median_h: float | None = None
+    decisions: int = 0
+    decisions_routed: int = 0
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return None if not whole else round(part / whole, 4)
+
+
+def rates(c: UnitCounts) -> dict[str, float | None]:
+    """The rates of domain.md §6 from a unit's counts; None where the denominator is zero.
+
+    - 一次派准率 ``first_dispatch_accuracy`` = first dispatches that stood / first receipts
+    - 退单率 ``return_rate`` = returns requested / dispatches received
+    - 退单被驳回率 ``return_rejection_rate`` = returns rejected / returns reviewed
+    - 争议率 ``dispute_rate`` = disputes it was party to / tickets received
+    - ``dispatches_per_ticket`` = dispatches of the tickets it received / those tickets
+    - 规则路由率 ``rule_coverage`` = decisions routed by a rule / decisions naming it lead
+
+    >>> r = rates(UnitCounts("D-CG", tickets_received=4, dispatches_received=5,
+    ...                      dispatches_of_received=9, first_receipts=3, first_dispatch_stood=2,
+    ...                      returns_requested=2, returns_reviewed=2, returns_rejected=1,
+    ...                      disputes=1, decisions=4, decisions_routed=3))
+    >>> r["first_dispatch_accuracy"], r["return_rate"], r["return_rejection_rate"]
+    (0.6667, 0.4, 0.5)
+    >>> r["dispute_rate"], r["dispatches_per_ticket"], r["rule_coverage"]
+    (0.25, 2.25, 0.75)
+    >>> rates(UnitCounts("JD-HP"))["return_rate"] is None
+    True
+    """
+    return {
+        "first_dispatch_accuracy": _ratio(c.first_dispatch_stood, c.first_receipts),
+        "return_rate": _ratio(c.returns_requested, c.dispatches_received),
+        "return_rejection_rate": _ratio(c.returns_rejected, c.returns_reviewed),
+        "dispute_rate": _ratio(c.disputes, c.tickets_received),
+        "dispatches_per_ticket": _ratio(c.dispatches_of_received, c.tickets_received),
+        "rule_coverage": _ratio(c.decisions_routed, c.decisions),
+    }
+
+
+def unit_report(c: UnitCounts, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One unit's counts and rates as a JSON-ready row."""
+    row: dict[str, Any] = {"unit": c.unit,
+                           "name": (names or {}).get(c.unit, c.unit) if c.unit else "全区"}
+    row.update({k: v for k, v in asdict(c).items() if k != "unit"})
+    for key in ("lead_time_mean_h", "lead_time_median_h"):
+        if row[key] is not None:
+            row[key] = round(float(row[key]), 2)
+    row.update(rates(c))
+    return row
+
+
+#: CSV columns for staff: (field of :func:`unit_report`, Chinese header).
+CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("unit", "单位代码"), ("name", "单位名称"),
+    ("tickets_received", "接收工单数"), ("dispatches_received", "接收派单次数"),
+    ("first_receipts", "首接工单数"), ("first_dispatch_stood", "一次派准工单数"),
+    ("first_dispatch_accuracy", "一次派准率"),
+    ("returns_requested", "退单数"), ("return_rate", "退单率"),
+    ("returns_reviewed", "退单已审核数"), ("returns_rejected", "退单被驳回数"),
+    ("return_rejection_rate", "退单被驳回率"),
+    ("disputes", "争议数"), ("dispute_rate", "争议率"),
+    ("disputes_won", "争议胜"), ("disputes_lost", "争议负（被裁定主办）"),
+    ("dispatches_per_ticket", "平均派单次数"),
+    ("rulings_timed", "裁定数"), ("lead_time_mean_h", "仲裁平均用时（小时）"),
+    ("lead_time_median_h", "仲裁用时中位数（小时）"),
+    ("decisions", "派单决定数"), ("decisions_routed", "按规则派单数"),
+    ("rule_coverage", "规则路由率"),
+)
+
+
+def to_csv_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """Header and rows for the staff CSV (rates as percentages with one decimal).
+
+    >>> to_csv_rows([{"unit": "D-CG", "name": "城管委", "return_rate": 0.4}])[1][:2]
+    ['D-CG', '城管委']
+    """
+    out = [[header for _, header in CSV_COLUMNS]]
+    for row in rows:
+        line = []
+        for key, _ in CSV_COLUMNS:
+            value = row.get(key)
+            if value is None:
+                line.append("")
+            elif key.endswith(("_rate", "_accuracy", "_coverage")):
+                line.append(f"{float(value) * 100:.1f}%")
+            else:
+                line.append(str(value))
+        out.append(line)
+    return out
+
+
+# -- SQL: counts ----------------------------------------------------------------------------
+
+te = ticket_events
+
+
+def _receiver() -> ColumnElement[Any]:
+    """The unit a dispatch event hands the ticket to (``to_unit`` of a reassignment)."""
+    return case((te.c.type == "reassigned",
+                 func.coalesce(te.c.event["to_unit"].as_string(), te.c.unit)),
+                else_=te.c.unit)
+
+
+def _hours(conn: Connection, later: Any, earlier: Any) -> ColumnElement[Any]:
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 24.0
+    return func.extract("epoch", later - earlier) / 3600.0
+
+
+def _within(column: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def _one(flag: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((flag, 1), else_=0)
+
+
+def _key(column: Any, by_unit: bool) -> ColumnElement[Any]:
+    return (column if by_unit else literal("")).label("k")
+
+
+def _dispatch_rows(period: Period) -> Any:
+    """Dispatch events of the tickets dispatched in the period, each with its receiver, its
+    ticket's dispatch and upheld-return counts, and its rank among the ticket's dispatches
+    (window functions: one ordered pass, no self-join)."""
+    is_dispatch = te.c.type.in_(DISPATCH_TYPES)
+    ticket = te.c.ticket_id
+    rows = (select(te.c.ticket_id, te.c.type, te.c.at, _receiver().label("receiver"),
+                   func.sum(_one(is_dispatch)).over(partition_by=ticket).label("n_dispatch"),
+                   func.sum(_one(te.c.type == "return_upheld")).over(partition_by=ticket)
+                   .label("n_upheld"),
+                   (te.c.seq == func.min(case((is_dispatch, te.c.seq))).over(
+                       partition_by=ticket)).label("is_first"))
+            .where(te.c.type.in_((*DISPATCH_TYPES, "return_upheld")))
+            .where(te.c.ticket_id.in_(select(te.c.ticket_id).where(
+                is_dispatch, _within(te.c.at, period))))
+            .subquery("dispatch_rows"))
+    return rows
+
+
+def _rows(conn: Connection, query: Select[Any] | Any) -> dict[str | None, Sequence[Any]]:
+    return {(row[0] or None): row[1:] for row in conn.execute(query)}
+
+
+def _dispatch_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    w = _dispatch_rows(period)
+    k = _key(w.c.receiver, by_unit)
+    # One row per (unit, ticket) it received in the period, then one per unit: a single pass.
+    per_ticket = (select(k, func.count().label("d"), func.max(w.c.n_dispatch).label("nd"),
+                         func.max(w.c.n_upheld).label("nu"),
+                         func.max(_one(w.c.is_first)).label("first"))
+                  .where(w.c.type.in_(DISPATCH_TYPES), _within(w.c.at, period))
+                  .group_by(k, w.c.ticket_id).subquery("per_unit_ticket"))
+    t = per_ticket.c
+    stood = and_(t.first == 1, t.nd == 1, t.nu == 0)
+    counted = _rows(conn, select(t.k, func.sum(t.d), func.count(), func.sum(t.nd),
+                                 func.sum(t.first), func.sum(_one(stood))).group_by(t.k))
+    return {unit or "": {"dispatches_received": int(d), "tickets_received": int(n),
+                         "dispatches_of_received": int(nd or 0),
+                         "first_receipts": int(first or 0),
+                         "first_dispatch_stood": int(stood_n or 0)}
+            for unit, (d, n, nd, first, stood_n) in counted.items()}
+
+
+def _return_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    k = _key(te.c.unit, by_unit)
+    requested = _rows(conn, select(k, func.count())
+                      .where(te.c.type == "return_requested", _within(te.c.at, period))
+                      .group_by(k))
+    # A return is reviewed before another can be asked for, so in the sequence of return
+    # events of a ticket each review directly follows the request it answers.
+    seq = (select(te.c.ticket_id, te.c.type, te.c.at,
+                  func.lag(te.c.unit).over(partition_by=te.c.ticket_id,
+                                           order_by=te.c.seq).label("returner"))
+           .where(te.c.type.in_(("return_requested", *REVIEW_TYPES)))
+           .where(te.c.ticket_id.in_(select(te.c.ticket_id).where(
+               te.c.type.in_(REVIEW_TYPES), _within(te.c.at, period))))
+           .subquery("return_seq"))
+    rk = _key(seq.c.returner, by_unit)
+    reviewed = _rows(conn, select(rk, func.count(),
+                                  func.sum(_one(seq.c.type == "return_rejected")))
+                     .where(seq.c.type.in_(REVIEW_TYPES), _within(seq.c.at, period))
+                     .group_by(rk))
+    out: dict[str, Any] = defaultdict(dict)
+    for unit, (n,) in requested.items():
+        out[unit or ""]["returns_requested"] = n
+    for unit, (n, rejected) in reviewed.items():
+        out[unit or ""].update(returns_reviewed=n, returns_rejected=int(rejected or 0))
+    return out
+
+
+def _dispute_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    dp, d, r = dispute_parties, disputes, rulings
+    out: dict[str, Any] = defaultdict(dict)
+    if by_unit:
+        opened = _rows(conn, select(dp.c.unit, func.count())
+                       .join_from(dp, d, d.c.id == dp.c.dispute_id)
+                       .where(_within(d.c.opened_at, period)).group_by(dp.c.unit))
+        won = _rows(conn, select(dp.c.unit, func.count())
+                    .join_from(dp, r, r.c.dispute_id == dp.c.dispute_id)
+                    .where(_within(r.c.at, period), r.c.lead != dp.c.unit)
+                    .group_by(dp.c.unit))
+        lost = _rows(conn, select(r.c.lead, func.count()).where(_within(r.c.at, period))
+                     .group_by(r.c.lead))
+        for unit, (n,) in won.items():
+            out[unit or ""]["disputes_won"] = n
+    else:
+        opened = _rows(conn, select(literal(""), func.count())
+                       .where(_within(d.c.opened_at, period)))
+        lost = _rows(conn, select(literal(""), func.count()).where(_within(r.c.at, period)))
+    for unit, (n,) in opened.items():
+        out[unit or ""]["disputes"] = n
+    for unit, (n,) in lost.items():
+        out[unit or ""]["disputes_lost"] = n
+
+    hours = _hours(conn, r.c.at, d.c.opened_at)
+    timed = select(r.c.dispute_id, hours.label("h")).join_from(
+        r, d, d.c.id == r.c.dispute_id).where(_within(r.c.at, period))
+    if by_unit:
+        base = timed.add_columns(dp.c.unit.label("k")).join(
+            dp, dp.c.dispute_id == r.c.dispute_id).subquery("timed")
+    else:
+        base = timed.add_columns(literal("").label("k")).subquery("timed")
+    means = _rows(conn, select(base.c.k, func.count(), func.avg(base.c.h)).group_by(base.c.k))
+    # The median without percentile_cont (SQLite has none): the middle one or two rows.
+    ranked = select(base.c.k, base.c.h,
+                    func.row_number().over(partition_by=base.c.k, order_by=base.c.h)
+                    .label("rn"),
+                    func.count().over(partition_by=base.c.k).label("c")).subquery("ranked")
+    medians = _rows(conn, select(ranked.c.k, func.avg(ranked.c.h))
+                    .where(ranked.c.rn.in_([(ranked.c.c + 1) // 2, (ranked.c.c + 2) // 2]))
+                    .group_by(ranked.c.k))
+    for unit, (n, mean) in means.items():
+        out[unit or ""].update(rulings_timed=n,
+                               lead_time_mean_h=None if mean is None else float(mean))
+    for unit, (median,) in medians.items():
+        out[unit or ""]["lead_time_median_h"] = None if median is None else float(median)
+    return out
+
+
+def _decision_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    k = _key(decisions.c.lead, by_unit)
+    counted = _rows(conn, select(k, func.count(),
+                                 func.sum(_one(decisions.c.status == "routed")))
+                    .where(_within(decisions.c.created_at, period), decisions.c.lead.isnot(None))
+                    .group_by(k))
+    return {unit or "": {"decisions": n, "decisions_routed": int(routed or 0)}
+            for unit, (n, routed) in counted.items()}
+
+
+def count(conn: Connection, period: Period, *, by_unit: bool = True) -> list[UnitCounts]:
+    """The counts of every unit that appears in the period (``by_unit``), in code order, or
+    the one district row (unit None)."""
+    merged: dict[str, dict[str, Any]] = defaultdict(dict)
+    for part in (_dispatch_counts, _return_counts, _dispute_counts, _decision_counts):
+        for unit, values in part(conn, period, by_unit).items():
+            merged[unit].update(values)
+    if not by_unit:
+        return [UnitCounts(None, **merged.get("", {}))]
+    merged.pop("", None)
+    return [UnitCounts(unit, **merged[unit]) for unit in sorted(merged)]
+
+
+def unit_statistics(conn: Connection, period: Period, *, unit: str | None = None,
+                    names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Counts and rates per unit (only ``unit`` when given; a unit with no activity in the
+    period gets a row of zeros)."""
+    rows = count(conn, period)
+    if unit is not None:
+        rows = [c for c in rows if c.unit == unit] or [UnitCounts(unit)]
+    return [unit_report(c, names) for c in rows]
+
+
+def summary(conn: Connection, period: Period) -> dict[str, Any]:
+    """The district-wide figures of the period, with the queue as it stands."""
+    (district,) = count(conn, period, by_unit=False)
+    row = unit_report(district)
+    row["rulings"] = row.pop("disputes_lost")
+    row.pop("disputes_won")
+    by_status: dict[str, int] = dict(conn.execute(select(disputes.c.status, func.count())
+                                  .group_by(disputes.c.status)).all())
+    row["disputes_by_status"] = {k: int(v) for k, v in sorted(by_status.items())}
+    row["tickets_total"] = int(conn.execute(select(func.count()).select_from(tickets))
+                               .scalar_one())
+    return row
+
+
+# -- SQL: hotspots --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspots:
+    """Where units fight (每月一题 candidates): unit pairs by disputes (unordered) and by
+    returns (the returning unit → the unit proposed or reassigned next), categories by
+    returns and disputes. Each list is sorted by count, then by code."""
+
+    dispute_pairs: list[tuple[str, str, int]]
+    return_pairs: list[tuple[str, str, int]]
+    categories: list[tuple[str, int, int]]  # (category, returns, disputes)
+
+    def as_dict(self, names: Mapping[str, str] | None = None,
+                category_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+        n, cn = names or {}, category_names or {}
+        return {
+            "dispute_pairs": [{"units": [a, b], "names": [n.get(a, a), n.get(b, b)],
+                               "disputes": c} for a, b, c in self.dispute_pairs],
+            "return_pairs": [{"from": a, "to": b, "from_name": n.get(a, a),
+                              "to_name": n.get(b, b), "returns": c}
+                             for a, b, c in self.return_pairs],
+            "categories": [{"category": code, "name": cn.get(code, code), "returns": r,
+                            "disputes": d, "total": r + d} for code, r, d in self.categories],
+        }
+
+
+def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP) -> Hotspots:
+    """The ``top`` unit pairs and categories of the period by disputes and returns."""
+    p1, p2 = dispute_parties.alias("p1"), dispute_parties.alias("p2")
+    d = disputes
+    n = func.count().label("n")
+    pairs = conn.execute(
+        select(p1.c.unit, p2.c.unit, n)
+        .join_from(p1, p2, and_(p1.c.dispute_id == p2.c.dispute_id, p1.c.unit < p2.c.unit))
+        .join(d, d.c.id == p1.c.dispute_id).where(_within(d.c.opened_at, period))
+        .group_by(p1.c.unit, p2.c.unit).order_by(n.desc(), p1.c.unit, p2.c.unit).limit(top))
+    dispute_pairs = [(a, b, int(c)) for a, b, c in pairs]
+
+    # Per return: its review and the dispatch after that (the next unit once upheld).
+    by, order = te.c.ticket_id, te.c.seq
+    receiver = _receiver()
+    seq = (select(te.c.type, te.c.at, te.c.unit,
+                  te.c.event["proposed_unit"].as_string().label("proposed"),
+                  func.lead(te.c.type, 1).over(partition_by=by, order_by=order)
+                  .label("review"),
+                  func.lead(te.c.type, 2).over(partition_by=by, order_by=order)
+                  .label("next_type"),
+                  func.lead(receiver, 2).over(partition_by=by, order_by=order)
+                  .label("next_unit"))
+           .where(te.c.type.in_(("return_requested", *REVIEW_TYPES, *DISPATCH_TYPES)))
+           .where(te.c.ticket_id.in_(select(te.c.ticket_id).where(
+               te.c.type == "return_requested", _within(te.c.at, period))))
+           .subquery("return_next"))
+    target = case((and_(seq.c.review == "return_upheld", seq.c.next_type.in_(DISPATCH_TYPES)),
+                   seq.c.next_unit), else_=seq.c.proposed).label("target")
+    returns = select(seq.c.unit, target).where(
+        seq.c.type == "return_requested", _within(seq.c.at, period)).subquery("returns")
+    rn = func.count().label("n")
+    rows = conn.execute(select(returns.c.unit, returns.c.target, rn)
+                        .where(returns.c.target.isnot(None), returns.c.unit.isnot(None),
+                               returns.c.target != returns.c.unit)
+                        .group_by(returns.c.unit, returns.c.target)
+                        .order_by(rn.desc(), returns.c.unit, returns.c.target).limit(top))
+    return_pairs = [(a, b, int(c)) for a, b, c in rows]
+
+    by_returns: dict[str, int] = dict(conn.execute(
+        select(tickets.c.category, func.count())
+        .join_from(te, tickets, tickets.c.ticket_id == te.c.ticket_id)
+        .where(te.c.type == "return_requested", _within(te.c.at, period),
+               tickets.c.category.isnot(None))
+        .group_by(tickets.c.category)).all())
+    by_disputes: dict[str, int] = dict(conn.execute(
+        select(d.c.category, func.count())
+        .where(_within(d.c.opened_at, period), d.c.category.isnot(None))
+        .group_by(d.c.category)).all())
+    codes = set(by_returns) | set(by_disputes)
+    categories = sorted(((c, int(by_returns.get(c, 0)), int(by_disputes.get(c, 0)))
+                         for c in codes), key=lambda x: (-(x[1] + x[2]), x[0]))[:top]
+    return Hotspots(dispute_pairs, return_pairs, categories)
+
+
+# -- SQL: rows for the ticket and lineage graphs --------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def ticket_history(conn: Connection, ticket_id: str) -> dict[str, Any]:
+    """A ticket's events in order, with its disputes and their rulings, as plain dicts for
+    :func:`arbitration.graphs.ticket_view`; ``NotFound`` (``ticket_not_found``) if it has no
+    events."""
+    events = [{**dict(r.event), "seq": r.seq, "type": r.type, "at": r.at,
+               "unit": (r.event or {}).get("unit") or r.unit}
+              for r in conn.execute(select(te).where(te.c.ticket_id == ticket_id)
+                                    .order_by(te.c.seq))]
+    if not events:
+        raise NotFound(f"no ticket {ticket_id!r}", code="ticket_not_found", field="focus",
+                       ticket_id=ticket_id)
+    found = conn.execute(select(disputes.c.id, disputes.c.reason, disputes.c.status,
+                                disputes.c.parties, disputes.c.opened_at, disputes.c.closed_at,
+                                disputes.c.interim_owner)
+                         .where(or_(disputes.c.ticket_id == ticket_id,
+                                    disputes.c.id.in_([e.get("dispute_id") for e in events
+                                                       if e.get("dispute_id")])))
+                         .order_by(disputes.c.opened_at)).mappings().all()
+    dispute_list = [dict(d) for d in found]
+    ruling_list = [dict(r) for r in conn.execute(
+        select(rulings.c.id, rulings.c.dispute_id, rulings.c.lead, rulings.c.co_handlers,
+               rulings.c.document_no, rulings.c.rule_id, rulings.c.at)
+        .where(rulings.c.dispute_id.in_([d["id"] for d in dispute_list]))
+        .order_by(rulings.c.at)).mappings()]
+    return {"ticket_id": ticket_id, "events": events, "disputes": dispute_list,
+            "rulings": ruling_list}
+
+
+def _latest_rules(conn: Connection, where: ColumnElement[bool]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row in conn.execute(select(rule_rows).where(where).order_by(rule_rows.c.id,
+                                                                     rule_rows.c.version)):
+        out[row.id] = dict(row._mapping)  # the last revision wins
+    return out
+
+
+def ruling_lineage(conn: Connection, ruling_id: str) -> dict[str, Any]:
+    """A ruling, the rulings it supersedes and those that superseded it (transitively), and
+    the rules they wrote, retired or outrank, as plain dicts for
+    :func:`arbitration.graphs.lineage_view`. ``NotFound`` (``ruling_not_found``)."""
+    columns = (rulings.c.id, rulings.c.dispute_id, rulings.c.ticket_id, rulings.c.lead,
+               rulings.c.co_handlers, rulings.c.document_no, rulings.c.rule_id,
+               rulings.c.retired_rules, rulings.c.supersedes, rulings.c.category,
+               rulings.c.area, rulings.c.at, rulings.c.basis)
+    first = conn.execute(select(*columns).where(rulings.c.id == ruling_id)).mappings().first()
+    if first is None:
+        raise NotFound(f"no ruling {ruling_id!r}", code="ruling_not_found", field="focus",
+                       ruling_id=ruling_id)
+    chain: dict[str, dict[str, Any]] = {ruling_id: dict(first)}
+    # earlier rulings it supersedes
+    current = dict(first)
+    while current.get("supersedes") and current["supersedes"] not in chain:
+        row = conn.execute(select(*columns).where(rulings.c.id == current["supersedes"])) \
+            .mappings().first()
+        if row is None:
+            break
+        current = dict(row)
+        chain[current["id"]] = current
+    # later rulings that supersede it, breadth first
+    frontier = [ruling_id]
+    while frontier:
+        later = conn.execute(select(*columns).where(rulings.c.supersedes.in_(frontier))) \
+            .mappings().all()
+        frontier = [r["id"] for r in later if r["id"] not in chain]
+        chain.update({r["id"]: dict(r) for r in later})
+
+    written = {r["rule_id"] for r in chain.values() if r.get("rule_id")}
+    retired = {str(x) for r in chain.values() for x in (r.get("retired_rules") or [])}
+    rules = _latest_rules(conn, rule_rows.c.id.in_(written | retired)) if written | retired \
+        else {}
+    # Rules the written rule outranks by authority: same category and area scope (so the
+    # same specificity when they have as many conditions), and not written by a ruling.
+    peers: dict[str, dict[str, Any]] = {}
+    for rule_id in written:
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue
+        same_area = rule_rows.c.area.is_(None) if rule["area"] is None \
+            else rule_rows.c.area == rule["area"]
+        for peer_id, peer in _latest_rules(conn, and_(rule_rows.c.category == rule["category"],
+                                                      same_area)).items():
+            if peer_id != rule_id and peer_id not in rules:
+                peers[peer_id] = peer
+    return {"ruling_id": ruling_id, "rulings": list(chain.values()),
+            "rules": {**rules, **peers}}
+
+
+__all__ = [
+    "CSV_COLUMNS", "DEFAULT_TOP", "Hotspots", "Period", "UnitCounts", "count", "hotspots",
+    "parse_period", "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows",
+    "unit_report", "unit_statistics",
+]
