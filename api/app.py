@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
@@ -70,6 +72,20 @@ def create_app(settings: AppSettings | None = None, *,
 
     app = FastAPI(title="quanze", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
+
+    def openapi() -> dict[str, Any]:
+        # The key is read by api.deps.get_caller; declare it here so /docs can send it.
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "an API key from `quanze keys create`"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
