@@ -17,7 +17,7 @@ from api.db import make_engine, upgrade
 from api.deps import Services, utc_now
 from api.routes import disputes, graph, matrix, routing, rulings, stats, tickets
 from api.settings import AppSettings
-from rules.service import DecisionLog, Router
+from rules.service import DecisionBatch, Router
 
 DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
 (职能最近): who leads (主办), who assists (协办), by which rule and basis (依据), following the
@@ -54,10 +54,8 @@ def create_app(settings: AppSettings | None = None, *,
         if migrate:
             upgrade(db)
         router = Router(db, refresh_interval=settings.refresh_interval)
-        decision_log = DecisionLog(db)
-        decision_log.start()
         services = Services(db=db, router=router, settings=settings, clock=clock,
-                            decision_log=decision_log)
+                            decision_log=DecisionBatch(db))
         services.on_decision = disputes.on_decision(services)
         configure = getattr(app.state, "configure", None)
         if configure is not None:
@@ -66,7 +64,6 @@ def create_app(settings: AppSettings | None = None, *,
         try:
             yield
         finally:
-            decision_log.close()
             router.close()
             db.dispose()
 

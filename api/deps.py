@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Caller, authenticate
 from api.settings import AppSettings
 from arbitration import audit
-from rules.service import DecisionLog, Router
+from rules.service import DecisionBatch, Router
 from rules.store import ChangeReport, Matrix
 
 #: how long a verified key is trusted before it is looked up again (revocation delay)
@@ -43,7 +43,7 @@ class Services:
     settings: AppSettings
     clock: Callable[[], datetime] = field(default=utc_now)
     #: group commit of routing decisions (None: each is stored in its own transaction)
-    decision_log: DecisionLog | None = None
+    decision_log: DecisionBatch | None = None
     #: called for each decision before it is stored (arbitration opens disputes here)
     on_decision: Callable[..., dict[str, Any]] | None = None
     #: called inside each matrix write's transaction (the audit log registers here)
