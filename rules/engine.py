@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import durable_rules_engine as _dre
+import orjson
 
 from jurisdiction.errors import EngineError
 from rules.compiler import BRANCH, Shard, ShardKey
@@ -67,7 +68,7 @@ class Engine:
 
     def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey]) -> set[str]:
         """The ids of every rule, in the shards named by ``keys``, that the message matches."""
-        body = json.dumps(message, ensure_ascii=False)[1:]
+        body = orjson.dumps(message).decode()[1:]  # on every ticket: the fast encoder
         matched: set[str] = set()
         with self._lock:
             for key in keys:
@@ -131,10 +132,21 @@ def _assert_and_collect(handle: int, fact: str) -> list[str]:
     names: list[str] = []
     action = _dre.start_action_for_state(handle, state)
     while action:
-        names.append(next(iter(json.loads(action[1]))).split(BRANCH, 1)[0])
+        names.append(_action_name(action[1]))
         following = _dre.complete_and_start_action(handle, state)
         action = (None, following) if following else None
     return names
+
+
+def _action_name(message: str) -> str:
+    """The rule id from a fired action's message ``{"<rule id>#<n>": {...}}``, read off the
+    front of the JSON (ids are plain codes; parsing the whole fact per match was measurable).
+
+    >>> _action_name('{"R-1#2": {"id": 3, "text": "x"}}')
+    'R-1'
+    """
+    end = message.index('"', 2)
+    return message[2:end].split(BRANCH, 1)[0]
 
 
 def _retract(handle: int, fact: str) -> None:

@@ -68,7 +68,10 @@ def plain_text(text: str) -> str:
     >>> plain_text('报修"急"')
     '报修 急 '
     """
-    return "".join(" " if ch in '"\\' or ord(ch) < 32 else ch for ch in text)
+    return text.translate(_PLAIN)
+
+
+_PLAIN = {ord(ch): " " for ch in UNPLAIN}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,14 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, Services, ServicesDep, get_caller
 from api.schemas import BatchOut, BatchRequest, DecisionOut, RouteRequest
 from jurisdiction.errors import LimitExceeded
 from rules.model import Decision, Status, Ticket
@@ -72,12 +73,16 @@ def route_many(services: ServicesDep, caller: CallerDep,
 @router.post("/route", response_model=DecisionOut, summary="Route one ticket (派单)",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/RouteRequest"}}}}})
-async def route(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
+async def route(request: Request) -> Response:
     """Answers who leads (主办) and who assists (协办) by the resolution canon, with the
     winning rule, its basis and every candidate's fate. The decision is stored before the
     answer is sent. The body is a RouteRequest."""
-    body = await route_request(request)
+    # The hottest endpoint resolves its services and caller itself: FastAPI's dependency
+    # solving cost ~0.2 ms of a ~0.65 ms call (measured in process).
+    services: Services = request.app.state.services
+    caller = await get_caller(request)
     caller.require("router", "editor", "arbiter")
+    body = await route_request(request)
     now = services.clock()
     # Deciding is ~0.1 ms of CPU under the GIL: a thread hand-off would cost more than it
     # frees. The decision is stored by group commit; an ambiguous one, which opens a dispute,
@@ -90,9 +95,9 @@ async def route(request: Request, services: ServicesDep, caller: CallerDep) -> R
     row = decision_row(document, ticket, body.model_dump(mode="json"), actor=caller.actor,
                        now=now)
     await log.submit(row)
-    # The document is built by quanze and shaped as DecisionOut (tested); returning it as a
-    # ready response skips FastAPI's re-validation, a measured eighth of each request.
-    return JSONResponse(document)
+    # The document is built by quanze and shaped as DecisionOut (tested); returning it as
+    # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
+    return Response(orjson.dumps(document), media_type="application/json")
 
 
 @router.post("/route/batch", response_model=BatchOut, summary="Route several tickets")
