@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -66,7 +67,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from api.routes.matrix import import_document
 
     with _services() as services:
-        if not services.router.current().rules:
+        fresh = not services.router.current().rules
+        if fresh:
             data = json.loads(resources.files("api.demo").joinpath("district.json")
                               .read_text(encoding="utf-8"))
             report = import_document(services, _Cli(), data, "merge", "demo district")
@@ -76,12 +78,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("the database already holds a matrix; serving it as it is")
         with services.db.begin() as conn:
             key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
+    if fresh:
+        counts = asyncio.run(_seed_history(key))
+        print(f"made demo history through the API: {counts['tickets']} tickets, "
+              f"{counts['disputes']} disputes, {counts['rulings']} ruling")
     url = f"http://{args.host}:{args.port}"
     print(f"quanze demo: {url}  (API docs: {url}/docs)")
     print(f"admin key:   {key}")
     sys.stdout.flush()
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+async def _seed_history(key: str) -> dict[str, int]:
+    from api.app import create_app
+    from api.demo.history import seed
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        return await seed(app, key, now=utc_now())
 
 
 def cmd_import(args: argparse.Namespace) -> int:
