@@ -348,9 +348,14 @@ def _district_townships(j: Jurisdiction, district: str | None) -> list[Area]:
 
 # -- category view -------------------------------------------------------------------------
 
+#: Above this many leaves the category view leaves out rule nodes (see category_view).
+RULES_SHOWN_UP_TO = 12
+
+
 def category_view(matrix: MatrixLike, category_code: str, *, at: datetime,
                   district: str | None = None, unit_kind: UnitKind | str | None = None,
-                  max_nodes: int = DEFAULT_MAX_NODES) -> nx.MultiDiGraph:
+                  max_nodes: int = DEFAULT_MAX_NODES,
+                  show_rules: bool | None = None) -> nx.MultiDiGraph:
     """One category (any level) across the townships: for each township who leads
     (``unit → area`` ``leads``) and who assists (``assists``) a plain ticket, and which rules
     decide (``rule → area`` ``decides``; the rule's basis in its ``tooltip``). A non-leaf
@@ -359,6 +364,9 @@ def category_view(matrix: MatrixLike, category_code: str, *, at: datetime,
     Each township node carries ``status`` — the worst of its cells: ``ambiguous`` (a tie),
     ``unrouted``, ``gap`` (only a fallback serves it), ``rule`` — and ``cells_<status>``
     counts. ``district`` keeps one district's townships; ``unit_kind`` one kind of unit.
+    Rule nodes are shown when the category has at most :data:`RULES_SHOWN_UP_TO` leaves
+    (``show_rules`` overrides): for a whole level-1 group they are hundreds of nodes and
+    edges — unreadable, and measured at ~4 s in ``dot`` for the demo's 城乡建设.
 
     >>> g = category_view(_demo_matrix(), "0302", at=_DEMO_AT)
     >>> g.nodes["area:101"]["status"], g.nodes["area:102"]["status"]
@@ -378,7 +386,10 @@ def category_view(matrix: MatrixLike, category_code: str, *, at: datetime,
     g = _new_graph("category", category_code, f"{cat.name} 由谁主办", at, matrix.version,
                    leaves=len(leaves))
     focus = _add_category(g, j, category_code, focus=True)
-    rule_cluster = _add_cluster(g, "rules", "规则")
+    if show_rules is None:
+        show_rules = len(leaves) <= RULES_SHOWN_UP_TO
+    rule_cluster = _add_cluster(g, "rules", "规则") if show_rules else None
+    g.graph["rules_shown"] = show_rules
     for township in townships:
         district_code = j.district_of(township.code)
         cluster = _add_cluster(g, f"district:{district_code}", j.areas[district_code].name)
@@ -400,13 +411,15 @@ def category_view(matrix: MatrixLike, category_code: str, *, at: datetime,
 
 def _add_cell(g: nx.MultiDiGraph, j: Jurisdiction, matrix: MatrixLike, focus: str,
               township: Area, decision: Decision, status: str,
-              unit_kind: UnitKind | str | None, rule_cluster: str) -> None:
+              unit_kind: UnitKind | str | None, rule_cluster: str | None) -> None:
     target = _add_area(g, j, township.code)
     if decision.lead is not None and _kind_ok(j, decision.lead, unit_kind):
         _bump_status(g, _add_unit(g, j, decision.lead), target, "leads", status)
     for co in decision.co_handlers:
         if _kind_ok(j, co, unit_kind):
             _bump_status(g, _add_unit(g, j, co), target, "assists", status)
+    if rule_cluster is None:
+        return
     deciding = [decision.rule.id] if decision.rule is not None else list(decision.tied_rules)
     for rule_id in deciding:
         rule = matrix.rules[rule_id]

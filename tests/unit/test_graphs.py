@@ -280,3 +280,22 @@ def test_to_json_carries_every_attribute(matrix: Matrix) -> None:
     assert {(e["source"], e["target"], e["weight"]) for e in shares} >= {
         ("unit:D-CG", "unit:D-ZJ", 2)}
     json.dumps(data, ensure_ascii=False)
+
+
+def test_a_large_category_view_leaves_out_rule_nodes_unless_asked() -> None:
+    from rules import graphs
+
+    m = small_matrix()
+    with_rules = category_view(m, "03", at=AT)
+    assert any(d["kind"] == "rule" for _, d in with_rules.nodes(data=True))
+    few = graphs.RULES_SHOWN_UP_TO
+    try:
+        graphs.RULES_SHOWN_UP_TO = 1  # "03" has 3 leaves: now too many to show rules
+        without = category_view(m, "03", at=AT)
+        forced = category_view(m, "03", at=AT, show_rules=True)
+    finally:
+        graphs.RULES_SHOWN_UP_TO = few
+    assert not any(d["kind"] == "rule" for _, d in without.nodes(data=True))
+    assert without.graph["rules_shown"] is False
+    assert without.edges["unit:D-CG", f"area:{HP}", "leads"]["weight"] >= 1
+    assert any(d["kind"] == "rule" for _, d in forced.nodes(data=True))
