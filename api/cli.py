@@ -228,7 +228,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     fmt = out.suffix.lower().lstrip(".")
     with _services() as services:
         body, _ = render_view(services.router.current(), args.view, args.focus, fmt,
-                              at=utc_now(), category=args.category)
+                              at=utc_now(), category=args.category, db=services.db,
+                              start=args.start, end=args.end)
     out.write_bytes(body)
     print(f"wrote the {args.view} view to {out} ({len(body)} bytes)")
     return 0
@@ -280,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--view", required=True)
     s.add_argument("--focus")
     s.add_argument("--category")
+    s.add_argument("--from", dest="start", help="hotspots: period start (date or ISO time)")
+    s.add_argument("--to", dest="end", help="hotspots: period end")
     s.add_argument("--out", required=True, help="FILE.svg | .png | .dot | .json")
     s.set_defaults(func=cmd_graph)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit",

@@ -35,9 +35,18 @@ RELATION_COLOURS = {
     "contains": "#b0b0b0",
     "decides": "#2e7d32",
     "shares_work": "#00897b",
+    "disputes": "#c62828",
+    "returns": "#ef6c00",
+    "next": "#546e7a",
+    "writes": "#2e7d32",
+    "retires": "#8d6e63",
+    "outranks": "#1565c0",
+    "supersedes": "#6a1b9a",
 }
 RELATION_NAMES = {"leads": "主办", "assists": "协办", "governs": "属地管辖", "contains": "包含",
-                  "decides": "规则决定", "shares_work": "协同"}
+                  "decides": "规则决定", "shares_work": "协同", "disputes": "争议",
+                  "returns": "退单", "next": "流转", "writes": "写入规则", "retires": "废止",
+                  "outranks": "优先于", "supersedes": "取代"}
 STATUS_COLOURS = {
     "rule": "#43a047",
     "gap": "#fb8c00",
@@ -55,6 +64,9 @@ KIND_STYLE = {
     "area": {"shape": "house", "style": "filled", "fillcolor": "#f1f8e9"},
     "rule": {"shape": "note", "style": "filled", "fillcolor": "#f5f5f5"},
     "cell": {"shape": "box", "style": "filled", "fillcolor": "#ffffff"},
+    "event": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fafafa"},
+    "dispute": {"shape": "octagon", "style": "filled", "fillcolor": "#ffcdd2"},
+    "ruling": {"shape": "ellipse", "style": "filled,bold", "fillcolor": "#d1c4e9"},
 }
 
 
@@ -118,7 +130,9 @@ def _edge_attrs(data: dict[str, Any]) -> dict[str, str]:
     weight = max(1, int(data.get("weight", 1)))
     attrs = {"color": colour, "fontcolor": colour, "label": str(data.get("label", "")),
              "penwidth": f"{1 + math.log2(weight):.2f}", "weight": str(weight)}
-    if relation in ("assists", "contains"):
+    if data.get("colour"):  # a builder's own emphasis, e.g. the pairs that fight most
+        attrs["color"] = attrs["fontcolor"] = str(data["colour"])
+    if relation in ("assists", "contains", "returns"):
         attrs["style"] = "dashed"
     if relation == "shares_work":
         attrs["dir"] = "both"

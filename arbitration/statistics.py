@@ -46,7 +46,6 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    literal_column,
     or_,
     select,
 )
@@ -258,10 +257,10 @@ def _key(column: Any, by_unit: bool) -> ColumnElement[Any]:
 
 
 def _touched(types: Sequence[str], period: Period) -> Any:
-    """The tickets with an event of ``types`` in the period. Joined, not ``IN (…)``: without
-    fresh table statistics PostgreSQL planned the ``IN`` form as a quadratic loop."""
-    return (select(te.c.ticket_id).where(te.c.type.in_(types), _within(te.c.at, period))
-            .distinct().subquery("touched"))
+    """The tickets with an event of ``types`` in the period. PostgreSQL needs table
+    statistics here: right after a bulk load, before ANALYZE, it plans the queries that use
+    this as a quadratic loop (30 s at 20,000 tickets instead of 0.1 s)."""
+    return select(te.c.ticket_id).where(te.c.type.in_(types), _within(te.c.at, period))
 
 
 def _dispatch_rows(period: Period) -> Any:
@@ -277,8 +276,7 @@ def _dispatch_rows(period: Period) -> Any:
                    (te.c.seq == func.min(case((is_dispatch, te.c.seq))).over(
                        partition_by=ticket)).label("is_first"))
             .where(te.c.type.in_((*DISPATCH_TYPES, "return_upheld")))
-            .join_from(te, _touched(DISPATCH_TYPES, period),
-                       te.c.ticket_id == literal_column("touched.ticket_id"))
+            .where(te.c.ticket_id.in_(_touched(DISPATCH_TYPES, period)))
             .subquery("dispatch_rows"))
     return rows
 
@@ -318,8 +316,7 @@ def _return_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str,
                   func.lag(te.c.unit).over(partition_by=te.c.ticket_id,
                                            order_by=te.c.seq).label("returner"))
            .where(te.c.type.in_(("return_requested", *REVIEW_TYPES)))
-           .join_from(te, _touched(REVIEW_TYPES, period),
-                      te.c.ticket_id == literal_column("touched.ticket_id"))
+           .where(te.c.ticket_id.in_(_touched(REVIEW_TYPES, period)))
            .subquery("return_seq"))
     rk = _key(seq.c.returner, by_unit)
     reviewed = _rows(conn, select(rk, func.count(),
@@ -481,8 +478,7 @@ def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP) -> Hot
                   func.lead(receiver, 2).over(partition_by=by, order_by=order)
                   .label("next_unit"))
            .where(te.c.type.in_(("return_requested", *REVIEW_TYPES, *DISPATCH_TYPES)))
-           .join_from(te, _touched(("return_requested",), period),
-                      te.c.ticket_id == literal_column("touched.ticket_id"))
+           .where(te.c.ticket_id.in_(_touched(("return_requested",), period)))
            .subquery("return_next"))
     target = case((and_(seq.c.review == "return_upheld", seq.c.next_type.in_(DISPATCH_TYPES)),
                    seq.c.next_unit), else_=seq.c.proposed).label("target")
