@@ -66,7 +66,7 @@ from arbitration.tickets import (
     return_deadline,
 )
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
-from jurisdiction.model import Unit
+from jurisdiction.model import Unit, unit_ref
 from rules.model import Decision, Status, Ticket
 from rules.resolution import context_for, resolve_role
 from rules.store import Matrix
@@ -272,12 +272,7 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
 
 
 def _ref(units: Mapping[str, Unit] | None, code: str | None) -> Any:
-    if code is None or units is None:
-        return code
-    unit = units.get(code)
-    if unit is None:
-        return {"code": code, "name": code, "kind": "unknown"}
-    return {"code": unit.code, "name": unit.name, "kind": str(unit.kind)}
+    return code if units is None else unit_ref(units, code)
 
 
 def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,

@@ -189,6 +189,21 @@ class Jurisdiction:
         return self.area_path(area_code)[-1]
 
 
+def unit_ref(units: Mapping[str, Unit], code: str | None) -> dict[str, str] | None:
+    """A unit as responses show it: ``{code, name, kind}`` (kind ``unknown`` for a code the
+    model no longer has, e.g. in an old record).
+
+    >>> unit_ref({"JD-HP": Unit("JD-HP", "和平街道", UnitKind.STREET)}, "JD-HP")
+    {'code': 'JD-HP', 'name': '和平街道', 'kind': 'street'}
+    """
+    if code is None:
+        return None
+    unit = units.get(code)
+    if unit is None:
+        return {"code": code, "name": code, "kind": "unknown"}
+    return {"code": unit.code, "name": unit.name, "kind": unit.kind.value}
+
+
 def _path(code: str, items: Mapping[str, Area] | Mapping[str, Category],
           what: str) -> tuple[str, ...]:
     path: list[str] = []

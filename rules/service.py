@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import InvalidInput, LimitExceeded, NotFound
+from jurisdiction.model import unit_ref as model_unit_ref
 from rules.compiler import compile_shards, shard_keys_for, ticket_message
 from rules.conditions import TicketContext, has_keyword
 from rules.engine import Engine
@@ -141,12 +142,7 @@ def evaluate(ticket: Ticket, matrix: Matrix) -> Decision:
 # -- the decision document ----------------------------------------------------------------------
 
 def unit_ref(matrix: Matrix, code: str | None) -> dict[str, str] | None:
-    if code is None:
-        return None
-    unit = matrix.jurisdiction.units.get(code)
-    if unit is None:
-        return {"code": code, "name": code, "kind": "unknown"}
-    return {"code": unit.code, "name": unit.name, "kind": unit.kind.value}
+    return model_unit_ref(matrix.jurisdiction.units, code)
 
 
 def decision_document(decision: Decision, matrix: Matrix, *, decision_id: str,

@@ -17,7 +17,7 @@ from arbitration import service
 from arbitration.tickets import Event, EventType
 from jurisdiction.errors import Forbidden, NotFound, QuanzeError
 from rules.model import Decision, Ticket
-from rules.service import get_decision
+from rules.service import get_decision, unit_ref
 from rules.store import Matrix
 
 router = APIRouter(prefix="/v1", tags=["disputes"])
@@ -64,12 +64,7 @@ class ClaimRequest(BaseModel):
 
 
 def _ref(matrix: Matrix, code: str | None) -> dict[str, str] | None:
-    if code is None:
-        return None
-    unit = matrix.jurisdiction.units.get(code)
-    if unit is None:
-        return {"code": code, "name": code, "kind": "unknown"}
-    return {"code": unit.code, "name": unit.name, "kind": unit.kind.value}
+    return unit_ref(matrix, code)
 
 
 def _out(matrix: Matrix, dispute: dict[str, Any]) -> dict[str, Any]:
