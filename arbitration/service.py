@@ -107,11 +107,15 @@ def get_policy(conn: Connection, district: str | None = None) -> dict[str, Any]:
 
     Answers ``{"district", "revision", "source": district|default|builtin, "policy"}``.
     """
+    keys = [k for k in (district, DEFAULT_DISTRICT) if k is not None]
+    rows = conn.execute(select(policies).where(policies.c.district.in_(keys))).mappings().all()
+    newest: dict[str, dict[str, Any]] = {}
+    for found in rows:  # one query for both; a district's revisions are few
+        if (found["district"] not in newest
+                or found["revision"] > newest[found["district"]]["revision"]):
+            newest[found["district"]] = dict(found)
     for key, source in ((district, "district"), (DEFAULT_DISTRICT, "default")):
-        if key is None:
-            continue
-        row = conn.execute(select(policies).where(policies.c.district == key)
-                           .order_by(policies.c.revision.desc()).limit(1)).mappings().first()
+        row = newest.get(key) if key is not None else None
         if row is not None:
             return {"district": district or DEFAULT_DISTRICT, "revision": row["revision"],
                     "source": source, "policy": _policy_of(row["policy"]).as_dict(),
@@ -180,9 +184,23 @@ def _lock_ticket(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def load_ticket(conn: Connection, ticket_id: str) -> TicketState | None:
-    """The ticket's state replayed from its history; None for an unknown ticket."""
-    state, count, _ = _replay(conn, ticket_id)
+_REPLAYED = "quanze_replayed_tickets"
+
+
+def load_ticket(conn: Connection, ticket_id: str, *,
+                for_update: bool = False) -> TicketState | None:
+    """The ticket's state replayed from its history; None for an unknown ticket.
+
+    ``for_update`` locks the ticket first (the caller is about to record an event in this
+    transaction) and keeps the replay on the connection, so :func:`record_ticket_event`
+    does not read and replay the history a second time.
+    """
+    if for_update:
+        _lock_ticket(conn, ticket_id)
+    replayed = _replay(conn, ticket_id)
+    if for_update:
+        conn.info.setdefault(_REPLAYED, {})[ticket_id] = replayed
+    state, count, _ = replayed
     return state if count else None
 
 
@@ -233,7 +251,12 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
     if row is None and event.type in CLIENT_EVENT_TYPES and event.type != EventType.DISPATCHED:
         raise NotFound(f"unknown ticket {ticket_id!r}: its first event must be a dispatch",
                        code="ticket_not_found", ticket_id=ticket_id)
-    before, count, _ = _replay(conn, ticket_id)
+    kept = conn.info.get(_REPLAYED, {}).pop(ticket_id, None)
+    # The kept replay is used only if it is as long as the locked projection says.
+    if kept is not None and kept[1] == (row["event_count"] if row is not None else 0):
+        before, count, _ = kept
+    else:
+        before, count, _ = _replay(conn, ticket_id)
     outcome = apply(before, event, policy, territorial_unit=territorial_unit)
     state = outcome.state
     _append_event(conn, state, count + 1, event, actor=actor, now=now, policy=policy,

@@ -186,7 +186,7 @@ def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
     check_place(matrix, event.category, event.area)
 
     def write(conn: Connection) -> dict[str, Any]:
-        current = service.load_ticket(conn, ticket_id)
+        current = service.load_ticket(conn, ticket_id, for_update=True)
         nonlocal event
         _check_unit_caller(caller, event, current.holder if current else None)
         area = current.area if current is not None else event.area
