@@ -229,7 +229,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     with _services() as services:
         body, _ = render_view(services.router.current(), args.view, args.focus, fmt,
                               at=utc_now(), category=args.category, db=services.db,
-                              start=args.start, end=args.end)
+                              start=args.start, end=args.end, unit_kind=args.unit_kind,
+                              district=args.district)
     out.write_bytes(body)
     print(f"wrote the {args.view} view to {out} ({len(body)} bytes)")
     return 0
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--view", required=True)
     s.add_argument("--focus")
     s.add_argument("--category")
+    s.add_argument("--unit-kind", dest="unit_kind", help="show units of one kind")
+    s.add_argument("--district", help="category view: one district's townships")
     s.add_argument("--from", dest="start", help="hotspots: period start (date or ISO time)")
     s.add_argument("--to", dest="end", help="hotspots: period end")
     s.add_argument("--out", required=True, help="FILE.svg | .png | .dot | .json")

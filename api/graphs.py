@@ -11,6 +11,7 @@ from api.render import render
 from arbitration import graphs as arbitration_graphs
 from arbitration import statistics
 from jurisdiction.errors import InvalidInput, NotFound, QuanzeError
+from jurisdiction.model import AreaLevel, UnitKind
 from rules import graphs
 from rules.store import Matrix
 
@@ -57,7 +58,8 @@ def build_arbitration(matrix: Matrix, db: Engine | None, view: str, focus: str |
 
 def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
           category: str | None = None, db: Engine | None = None, start: str | None = None,
-          end: str | None = None) -> tuple[Any, str]:
+          end: str | None = None, unit_kind: str | None = None,
+          district: str | None = None) -> tuple[Any, str]:
     """The graph of a view and its title; raises 4xx errors naming the parameter. The
     arbitration views read ``db``; ``start`` / ``end`` bound the hotspots period."""
     if view not in VIEWS:
@@ -75,14 +77,22 @@ def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
     if category is not None and category not in j.categories:
         raise InvalidInput(f"unknown category {category!r}", code="unknown_category",
                            field="category")
+    if unit_kind is not None and unit_kind not in {k.value for k in UnitKind}:
+        raise InvalidInput(f"unknown unit kind {unit_kind!r}; one of "
+                           f"{', '.join(k.value for k in UnitKind)}", code="invalid_unit_kind",
+                           field="unit_kind")
+    if district is not None and (district not in j.areas
+                                 or j.areas[district].level is not AreaLevel.DISTRICT):
+        raise InvalidInput(f"{district!r} is not a district area", code="unknown_district",
+                           field="district")
     if view == "unit":
-        g = graphs.unit_view(matrix, focus, at=at, category=category)
+        g = graphs.unit_view(matrix, focus, at=at, category=category, unit_kind=unit_kind)
         return g, f"{j.units[focus].name} 的职责"
     if view == "category":
-        g = graphs.category_view(matrix, focus, at=at)
+        g = graphs.category_view(matrix, focus, at=at, district=district, unit_kind=unit_kind)
         return g, f"{j.categories[focus].name} 由谁主办"
     if view == "area":
-        g = graphs.area_view(matrix, focus, at=at, category=category)
+        g = graphs.area_view(matrix, focus, at=at, category=category, unit_kind=unit_kind)
         return g, f"{j.areas[focus].name} 的属地与部门"
     m = graphs.matrix_view(matrix, focus, at=at, category=category)
     return m.to_graph(), f"{j.areas[focus].name} 派单矩阵"
@@ -90,10 +100,12 @@ def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
 
 def render_view(matrix: Matrix, view: str, focus: str | None, fmt: str, *, at: datetime,
                 category: str | None = None, db: Engine | None = None,
-                start: str | None = None, end: str | None = None) -> tuple[bytes, str]:
+                start: str | None = None, end: str | None = None,
+                unit_kind: str | None = None, district: str | None = None
+                ) -> tuple[bytes, str]:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}",
                            code="invalid_format", field="format")
     graph, title = build(matrix, view, focus, at=at, category=category, db=db, start=start,
-                         end=end)
+                         end=end, unit_kind=unit_kind, district=district)
     return render(graph, fmt, title=title), FORMATS[fmt]

@@ -22,6 +22,11 @@ async def graph(services: ServicesDep, caller: CallerDep,
                                           "a ticket id (ticket); a ruling id (lineage)"),
                 format: str = Query("svg", description="svg | png | dot | json"),
                 category: str | None = Query(None, description="limit to a category subtree"),
+                unit_kind: str | None = Query(None, description="show units of one kind: "
+                                              "department | township | street | community "
+                                              "| utility | office"),
+                district: str | None = Query(None, description="category view: one "
+                                             "district's townships"),
                 start: str | None = Query(None, alias="from", description="hotspots: period "
                                           "start, a date or ISO 8601 time (default: the "
                                           "first of this month)"),
@@ -31,5 +36,6 @@ async def graph(services: ServicesDep, caller: CallerDep,
     matrix = services.router.current()
     body, media = await run_in_threadpool(render_view, matrix, view, focus, format,
                                           at=services.clock(), category=category,
-                                          db=services.db, start=start, end=end)
+                                          db=services.db, start=start, end=end,
+                                          unit_kind=unit_kind, district=district)
     return Response(body, media_type=media)

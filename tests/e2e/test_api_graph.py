@@ -31,3 +31,16 @@ def test_bad_graph_parameters_are_4xx_naming_the_parameter(app_client: TestClien
         response = app_client.get(f"/v1/graph?{query}")
         assert 400 <= response.status_code < 500
         assert response.json()["field"] == field
+
+
+def test_graph_filters_keep_one_unit_kind_and_one_district(app_client: TestClient) -> None:
+    load(app_client)
+    body = app_client.get("/v1/graph?view=category&focus=03&format=json"
+                          "&unit_kind=department&district=110199").json()
+    units = [n for n in body["nodes"] if n["kind"] == "unit"]
+    assert units
+    assert {n["unit_kind"] for n in units} == {"department"}
+    for query, field in (("unit_kind=planet", "unit_kind"), ("district=110199001", "district")):
+        response = app_client.get(f"/v1/graph?view=category&focus=03&{query}")
+        assert response.status_code == 422
+        assert response.json()["field"] == field
