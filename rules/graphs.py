@@ -43,7 +43,7 @@ from jurisdiction.model import (
 from rules.conditions import TicketContext
 from rules.model import TERRITORIAL, Decision, Rule, Settings, Status, Ticket
 from rules.resolution import resolve
-from rules.verification import MatrixLike
+from rules.verification import MatrixLike, overlaps
 
 DEFAULT_MAX_NODES = 300
 DEFAULT_MAX_CELLS = 60_000
@@ -56,8 +56,9 @@ VIEW_STATUS = {Status.ROUTED: "rule", Status.FALLBACK: "gap", Status.AMBIGUOUS: 
                Status.UNROUTED: "unrouted"}
 MATRIX_STATUS = {Status.ROUTED: "rule", Status.FALLBACK: "fallback",
                  Status.AMBIGUOUS: "ambiguous", Status.UNROUTED: "unrouted"}
+#: Matrix cells also have ``overlap``: routed for a plain ticket, tied for some tickets.
 #: The worse status wins when cells are aggregated.
-_SEVERITY = {"rule": 0, "gap": 1, "fallback": 1, "unrouted": 2, "ambiguous": 3}
+_SEVERITY = {"rule": 0, "gap": 1, "fallback": 1, "overlap": 2, "unrouted": 2, "ambiguous": 3}
 
 #: The pseudo area of a rule without an area scope (it applies everywhere).
 EVERYWHERE = "*"
@@ -529,6 +530,9 @@ class MatrixCell:
     co_handlers: tuple[str, ...] = ()
     tied_rules: tuple[str, ...] = ()
     fallback_step: str | None = None
+    #: rules that tie here for some tickets (an ``overlap`` of the matrix check: a plain
+    #: ticket routes, but one with the rules' attributes or words would be ambiguous)
+    overlap: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -556,7 +560,7 @@ class MatrixView:
         return self.cells[row][col]
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(("rule", "fallback", "ambiguous", "unrouted"), 0)
+        out = dict.fromkeys(("rule", "fallback", "ambiguous", "overlap", "unrouted"), 0)
         for row in self.cells:
             for cell in row:
                 out[cell.status] += 1
@@ -597,7 +601,8 @@ class MatrixView:
                            column=c.code, status=cell.status, lead=cell.lead,
                            lead_name=lead_name, rule=cell.rule_id,
                            co_handlers=list(cell.co_handlers),
-                           tied_rules=list(cell.tied_rules), cluster=None,
+                           tied_rules=list(cell.tied_rules), overlap=list(cell.overlap),
+                           cluster=None,
                            label=lead_name or "—",
                            tooltip=_cell_tooltip(r, c, cell, lead_name))
         return g
@@ -606,6 +611,7 @@ class MatrixView:
 def _cell_tooltip(row: Header, col: Header, cell: MatrixCell, lead_name: str | None) -> str:
     why = {"rule": f"规则 {cell.rule_id}", "fallback": f"兜底（{cell.fallback_step}）",
            "ambiguous": f"规则冲突 {'、'.join(cell.tied_rules)}",
+           "overlap": f"规则 {cell.rule_id}；特定条件下 {'、'.join(cell.overlap)} 冲突",
            "unrouted": "无人承办"}[cell.status]
     return f"{row.name} × {col.name}：主办 {lead_name or '—'}；{why}"
 
@@ -634,7 +640,10 @@ def matrix_view(matrix: MatrixLike, district_code: str, *, at: datetime,
                         j.categories[j.category_path(c)[-1]].name) for c in leaves)
     columns = tuple(Header(t.code, _short_name(t.name, district.name), t.unit or "")
                     for t in townships)
-    cells = tuple(tuple(_matrix_cell(resolver.decide(leaf, t.code)) for t in townships)
+    overlap = _overlap_cells(matrix, at, leaves, townships)
+    cells = tuple(tuple(_matrix_cell(resolver.decide(leaf, t.code),
+                                     overlap.get((leaf, t.code), ()))
+                        for t in townships)
                   for leaf in leaves)
     names = {code: unit.name for code, unit in j.units.items()}
     return MatrixView(Header(district.code, district.name), at, matrix.version, rows, columns,
@@ -646,10 +655,34 @@ def _short_name(name: str, prefix: str) -> str:
     return short or name
 
 
-def _matrix_cell(decision: Decision) -> MatrixCell:
-    return MatrixCell(MATRIX_STATUS[decision.status], decision.lead,
+def _matrix_cell(decision: Decision, overlap: tuple[str, ...] = ()) -> MatrixCell:
+    status = MATRIX_STATUS[decision.status]
+    if overlap and status == "rule":
+        status = "overlap"
+    return MatrixCell(status, decision.lead,
                       decision.rule.id if decision.rule is not None else None,
-                      decision.co_handlers, decision.tied_rules, decision.fallback_step)
+                      decision.co_handlers, decision.tied_rules, decision.fallback_step, overlap)
+
+
+def _overlap_cells(matrix: MatrixLike, at: datetime, leaves: Sequence[str],
+                   townships: Sequence[Area]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Cells where the matrix check finds an overlap (rules valid at ``at``), so that the
+    map shows what ``quanze verify`` reports even when a plain ticket routes fine."""
+    j = matrix.jurisdiction
+    live = [r for r in matrix.rules.values() if r.is_valid_at(at)]
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    wanted = set(leaves)
+    for finding in overlaps(j, live):
+        assert finding.category is not None
+        scope = finding.areas[0] if finding.areas else None
+        for leaf in _leaves_under(j, finding.category):
+            if leaf not in wanted:
+                continue
+            for township in townships:
+                path = j.area_path(township.code)
+                if scope is None or scope in path or township.code in j.area_path(scope):
+                    found[(leaf, township.code)] = finding.rule_ids
+    return found
 
 
 # -- export --------------------------------------------------------------------------------

@@ -229,7 +229,8 @@ def test_matrix_view_gives_each_cell_its_status_lead_and_rule(matrix: Matrix) ->
     v = matrix_view(matrix, DISTRICT, at=AT)
     assert [r.code for r in v.rows] == ["030101", "030102", "030201", "0401"]
     assert [c.code for c in v.columns] == [HP, XH]
-    assert v.counts() == {"rule": 4, "fallback": 3, "ambiguous": 1, "unrouted": 0}
+    assert v.counts() == {"rule": 4, "fallback": 3, "ambiguous": 1, "overlap": 0,
+                          "unrouted": 0}
     cell = v.cell("030102", XH)
     assert (cell.status, cell.lead, cell.rule_id, cell.co_handlers) == \
         ("rule", "D-CG", "R-2", ("D-ZJ",))
@@ -299,3 +300,19 @@ def test_a_large_category_view_leaves_out_rule_nodes_unless_asked() -> None:
     assert without.graph["rules_shown"] is False
     assert without.edges["unit:D-CG", f"area:{HP}", "leads"]["weight"] >= 1
     assert any(d["kind"] == "rule" for _, d in forced.nodes(data=True))
+
+
+def test_the_matrix_map_marks_cells_where_verify_finds_an_overlap() -> None:
+    m = small_matrix()
+    tied = Rule("R-8", "030102", "D-ZJ", "另一清单", area=DISTRICT,
+                when={"location_type": ("public_road",)})
+    tied_too = Rule("R-9", "030102", "D-SW", "水务清单", area=DISTRICT,
+                    when={"location_type": ("public_road",)})
+    rules = {**m.rules, "R-8": tied, "R-9": tied_too}
+    view = matrix_view(Matrix.build(2, m.jurisdiction, rules, m.settings), DISTRICT, at=AT)
+    cell = view.cell("030102", HP)
+    assert cell.status == "overlap"
+    assert set(cell.overlap) == {"R-8", "R-9"}
+    assert view.cell("030101", HP).status != "overlap"
+    assert view.counts()["overlap"] == 2  # both townships of the district
+    assert any(d.get("status") == "overlap" for _, d in view.to_graph().nodes(data=True))
