@@ -543,7 +543,7 @@ class MatrixView:
     >>> [r.code for r in v.rows], [c.code for c in v.columns]
     (['0301', '0302'], ['101', '102'])
     >>> v.counts()
-    {'rule': 3, 'fallback': 1, 'ambiguous': 0, 'unrouted': 0}
+    {'rule': 3, 'fallback': 1, 'ambiguous': 0, 'overlap': 0, 'unrouted': 0}
     """
 
     district: Header
