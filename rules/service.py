@@ -108,7 +108,7 @@ def live_matches(engine: Engine, rules: Mapping[str, Rule], ctx: TicketContext) 
     ticket = ctx.ticket
     district = ctx.area_path[-1] if ctx.area_path else None
     message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
-                             ticket.text, ticket.as_of.timestamp())
+                             ticket.as_of.timestamp())
     return {rule_id for rule_id in engine.match(message, shard_keys_for(ctx.category_path,
                                                                         district))
             if has_keyword(rules[rule_id], ticket.text)}
