@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from jurisdiction.errors import ShardTooLarge
 from jurisdiction.model import Jurisdiction
@@ -50,18 +52,19 @@ ANY_DISTRICT = "*"
 BRANCH = "#"
 
 
-def conditions(rule: Rule, jurisdiction: Jurisdiction) -> list[dict[str, Any]]:
+def conditions(rule: Rule, jurisdiction: Jurisdiction,
+               memo: dict[tuple[str, str], list[dict[str, str]]] | None = None
+               ) -> list[dict[str, Any]]:
     """The rule as durable_rules ``$and`` expressions of equality and range tests, one per
     combination of its ``when`` values (a disjunctive normal form written out here, so the
     capacity check sees every path the engine will build). ``text_any`` is not compiled:
     the engine's regular expressions are too costly (see :func:`rules.conditions.has_keyword`).
     """
-    head: list[dict[str, Any]] = []
-    for depth, code in enumerate(reversed(jurisdiction.category_path(rule.category)), 1):
-        head.append({f"c{depth}": code})
+    memo = {} if memo is None else memo  # path tests, shared by the rules of a compile
+    head: list[dict[str, Any]] = list(_path_tests(memo, "c", rule.category,
+                                                  jurisdiction.category_path))
     if rule.area is not None:
-        for depth, code in enumerate(reversed(jurisdiction.area_path(rule.area)), 1):
-            head.append({f"a{depth}": code})
+        head += _path_tests(memo, "a", rule.area, jurisdiction.area_path)
     tail: list[dict[str, Any]] = []
     if rule.valid_from is not None:
         tail.append({"$gte": {"t": rule.valid_from.timestamp()}})
@@ -71,6 +74,15 @@ def conditions(rule: Rule, jurisdiction: Jurisdiction) -> list[dict[str, Any]]:
     return [{"$and": [*head, *({f"x_{k}": v} for k, v in zip(keys, combo, strict=True)),
                       *tail]}
             for combo in itertools.product(*(rule.when[k] for k in keys))]
+
+
+def _path_tests(memo: dict[tuple[str, str], list[dict[str, str]]], prefix: str, code: str,
+                path_of: Any) -> list[dict[str, str]]:
+    tests = memo.get((prefix, code))
+    if tests is None:
+        tests = memo[(prefix, code)] = [{f"{prefix}{depth}": c} for depth, c
+                                        in enumerate(reversed(path_of(code)), 1)]
+    return tests
 
 
 def condition(rule: Rule, jurisdiction: Jurisdiction) -> dict[str, Any]:
@@ -102,11 +114,11 @@ class Shard:
     rule_ids: list[str] = field(default_factory=list)
     definition: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """A content hash: an unchanged shard keeps its compiled engine ruleset."""
-        raw = json.dumps(self.definition, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(raw.encode()).hexdigest()[:20]
+        raw = orjson.dumps(self.definition, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(raw).hexdigest()[:20]
 
     @property
     def label(self) -> str:
@@ -132,6 +144,7 @@ def compile_shards(rules: Iterable[Rule], jurisdiction: Jurisdiction,
         district = jurisdiction.district_of(rule.area) if rule.area else ANY_DISTRICT
         groups[(path[-1], district)].append(rule)
     shards: dict[ShardKey, Shard] = {}
+    memo: dict[tuple[str, str], list[dict[str, str]]] = {}
     pending = list(groups.items())
     while pending:
         (code, district), members = pending.pop()
@@ -149,15 +162,17 @@ def compile_shards(rules: Iterable[Rule], jurisdiction: Jurisdiction,
                 pending += [((child, district), rs) for child, rs in deeper.items()]
                 members = own
         if members:
-            shards[(code, district)] = _compile_shard((code, district), members, jurisdiction)
+            shards[(code, district)] = _compile_shard((code, district), members, jurisdiction,
+                                                      memo)
     return shards
 
 
-def _compile_shard(key: ShardKey, members: list[Rule], jurisdiction: Jurisdiction) -> Shard:
+def _compile_shard(key: ShardKey, members: list[Rule], jurisdiction: Jurisdiction,
+                   memo: dict[tuple[str, str], list[dict[str, str]]]) -> Shard:
     shard = Shard(key)
     for rule in sorted(members, key=lambda r: r.id):
         shard.rule_ids.append(rule.id)
-        for n, expression in enumerate(conditions(rule, jurisdiction)):
+        for n, expression in enumerate(conditions(rule, jurisdiction, memo)):
             shard.definition[f"{rule.id}{BRANCH}{n}"] = {"all": [{"m": expression}]}
     check_capacity(shard)
     return shard
@@ -172,14 +187,14 @@ def check_capacity(shard: Shard) -> None:
             f"combinations of `when` values); the engine takes at most "
             f"{MAX_RULES_PER_RULESET} per ruleset", code="shard_too_large",
             shard=shard.label, rules=len(shard.definition), limit=MAX_RULES_PER_RULESET)
-    children: dict[str, set[str]] = defaultdict(set)
-    paths: Counter[str] = Counter()
+    children: dict[tuple[Any, ...], set[tuple[Any, ...]]] = defaultdict(set)
+    paths: Counter[tuple[Any, ...]] = Counter()
     for rule_id, definition in shard.definition.items():
-        prefix = ""
+        prefix: tuple[Any, ...] = ()
         for test in definition["all"][0]["m"]["$and"]:
-            token = json.dumps(test, sort_keys=True, ensure_ascii=False)
+            token = _token(test)
             children[prefix].add(token)
-            prefix += token
+            prefix += (token,)
         paths[prefix] += 1
         if paths[prefix] > MAX_RULES_PER_PATH:
             raise ShardTooLarge(
@@ -190,5 +205,16 @@ def check_capacity(shard: Shard) -> None:
         if len(tests) > MAX_TESTS_PER_NODE:
             raise ShardTooLarge(
                 f"shard {shard.label}: {len(tests)} distinct tests follow one condition "
-                f"({prefix[:80] or 'the root'}); the engine takes at most {MAX_TESTS_PER_NODE}",
+                f"({str(prefix)[:80] if prefix else 'the root'}); the engine takes at most "
+                f"{MAX_TESTS_PER_NODE}",
                 code="shard_too_large", shard=shard.label, limit=MAX_TESTS_PER_NODE)
+
+
+def _token(test: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One test as a hashable value: ``{"c1": "03"}`` → ``("c1", "03")``,
+    ``{"$gte": {"t": 1.0}}`` → ``("$gte", "t", 1.0)``."""
+    (op, value), = test.items()
+    if isinstance(value, Mapping):
+        (field_name, operand), = value.items()
+        return (op, field_name, operand)
+    return (op, value)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,7 +96,7 @@ class Engine:
 
 def _create(name: str, definition: Mapping[str, Any]) -> int:
     try:
-        return int(_dre.create_ruleset(name, json.dumps(definition, ensure_ascii=False)))
+        return int(_dre.create_ruleset(name, orjson.dumps(definition).decode()))
     except _dre.error as exc:
         raise EngineError(f"the rule engine refused ruleset {name}: {exc}",
                           code="engine_refused", ruleset=name) from exc
