@@ -214,21 +214,23 @@ class DecisionBatch:
     def __init__(self, db: DbEngine, *, max_batch: int = 500) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._scheduled = False
+        # Per event loop: a batch is written by the loop its callers wait on (a server has
+        # one; tests may drive the app from another).
+        self._pending: dict[asyncio.AbstractEventLoop,
+                            list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
 
     def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((row, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append((row, future))
         return future
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._pending = self._pending, []
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending.pop(loop, [])
         for start in range(0, len(batch), self._max_batch):
             _write_batch(self._db, batch[start:start + self._max_batch])
 
