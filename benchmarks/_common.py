@@ -43,6 +43,18 @@ def rss_mb(pid: int | None = None) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+def admin_key(url: str, name: str = "bench") -> str:
+    """A fresh admin API key in the database at ``url``."""
+    from api.auth import create_key
+
+    db = make_engine(url)
+    try:
+        with db.begin() as conn:
+            return create_key(conn, role="admin", name=name, unit=None, now=utc_now())
+    finally:
+        db.dispose()
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of already sorted values."""
     if not sorted_values:

@@ -45,6 +45,7 @@ from api.db import make_engine
 from api.settings import AppSettings
 from arbitration.tables import dispute_parties, disputes, rulings, ticket_events, tickets
 from benchmarks._common import (
+    admin_key,
     demo_bundle,
     fresh_database,
     load_bundle,
@@ -235,10 +236,7 @@ def _event_plan(bundle: dict[str, Any], count: int) -> list[tuple[str, dict[str,
 
 def bench_events(url: str, bundle: dict[str, Any], rate: float,
                  duration: float) -> dict[str, Any]:
-    db = make_engine(url)
-    with db.begin() as conn:
-        key = create_key(conn, role="admin", name="bench-events", unit=None, now=utc_now())
-    db.dispose()
+    key = admin_key(url, "bench-events")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_server(url, port)

@@ -33,9 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import create_key
-from api.db import make_engine
 from benchmarks._common import (
+    admin_key,
     demo_bundle,
     fresh_database,
     load_bundle,
@@ -43,7 +42,6 @@ from benchmarks._common import (
     percentile,
     rss_mb,
     table,
-    utc_now,
     verdict,
 )
 from benchmarks.synthetic_city import make_city, make_tickets
@@ -187,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with fresh_database(args.database_url) as url:
         load_bundle(url, bundle)
-        db = make_engine(url)
-        with db.begin() as conn:
-            key = create_key(conn, role="admin", name="bench", unit=None, now=utc_now())
-        db.dispose()
+        key = admin_key(url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         proc = start_server(url, port)
