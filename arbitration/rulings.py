@@ -224,15 +224,6 @@ def standing(rule: Rule, matrix: Matrix, retired: Iterable[str] = ()) -> dict[st
     return {k: sorted(v) for k, v in result.items()}
 
 
-def with_change(matrix: Matrix, rule: Rule | None, retired: Iterable[str]) -> Matrix:
-    """The matrix with ``rule`` added and ``retired`` removed (the version is kept)."""
-    gone = set(retired)
-    rules = {k: v for k, v in matrix.rules.items() if k not in gone}
-    if rule is not None:
-        rules[rule.id] = rule
-    return Matrix.build(matrix.version, matrix.jurisdiction, rules, matrix.settings)
-
-
 # -- the preview ------------------------------------------------------------------------------
 
 

@@ -85,11 +85,6 @@ def _path_tests(memo: dict[tuple[str, str], list[dict[str, str]]], prefix: str, 
     return tests
 
 
-def condition(rule: Rule, jurisdiction: Jurisdiction) -> dict[str, Any]:
-    """The first (for a rule without ``when`` lists, the only) expression of the rule."""
-    return conditions(rule, jurisdiction)[0]
-
-
 def ticket_message(category_path: Iterable[str], area_path: Iterable[str],
                    attributes: Mapping[str, Any], at: float) -> dict[str, Any]:
     """The flat message a ticket is posted as (paths nearest first, as the model gives them)."""

@@ -26,7 +26,7 @@ from jurisdiction.model import unit_ref as model_unit_ref
 from rules.compiler import compile_shards, shard_keys_for, ticket_message
 from rules.conditions import TicketContext, has_keyword
 from rules.engine import Engine
-from rules.model import Decision, Rule, Status, Ticket
+from rules.model import Decision, Rule, Ticket
 from rules.resolution import context_for, resolve
 from rules.store import Matrix, current_version, load_matrix
 from rules.tables import decisions
@@ -270,6 +270,3 @@ def ticket_from_request(request: Mapping[str, Any], default_as_of: datetime) -> 
                   text=request.get("text") or "", as_of=as_of,
                   ticket_id=request.get("ticket_id"))
 
-
-def is_routed(decision: Decision) -> bool:
-    return decision.status is Status.ROUTED
