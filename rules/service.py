@@ -9,7 +9,9 @@ that time plus the compile), and a change committed through this process is inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import operator
 import threading
 import time
 import uuid
@@ -37,8 +39,11 @@ MAX_ATTRIBUTES = 64
 
 class Router:
     def __init__(self, db: DbEngine, *, refresh_interval: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_install: Callable[[], None] | None = None) -> None:
         self._db = db
+        #: called after a new matrix is in use (the app settles its heap here)
+        self._on_install = on_install
         self._engine = Engine()
         self._matrix: Matrix | None = None
         self._lock = threading.Lock()
@@ -72,6 +77,8 @@ class Router:
         self._engine.load(compile_shards(matrix.rules.values(), matrix.jurisdiction))
         self._matrix = matrix
         self._remember(matrix)
+        if self._on_install is not None:
+            self._on_install()
 
     def at_version(self, conn: Connection, version: int) -> Matrix:
         """The matrix of an earlier version (for replay), with a small cache."""
@@ -212,7 +219,7 @@ class DecisionBatch:
     writer thread's share showed up as GIL waits in every socket write)."""
 
     def __init__(self, db: DbEngine, *, max_batch: int = 500) -> None:
-        self._db = db
+        self._writer = DecisionWriter(db)
         self._max_batch = max_batch
         # Per event loop: a batch is written by the loop its callers wait on (a server has
         # one; tests may drive the app from another).
@@ -232,24 +239,139 @@ class DecisionBatch:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending.pop(loop, [])
         for start in range(0, len(batch), self._max_batch):
-            _write_batch(self._db, batch[start:start + self._max_batch])
+            part = batch[start:start + self._max_batch]
+            errors = self._writer.write([row for row, _ in part])
+            for (_, future), error in zip(part, errors, strict=True):
+                if not future.done():
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
-def _write_batch(db: DbEngine, batch: list[tuple[dict[str, Any], Any]]) -> None:
-    try:
-        with db.begin() as conn:
-            conn.execute(_INSERT_DECISION, [row for row, _ in batch])
-    except Exception:  # one bad row must not fail its neighbours: write them one by one
-        for row, future in batch:
+class DecisionWriter:
+    """Inserts decision rows through the DB-API directly, on one connection it keeps.
+
+    The rows are the same as SQLAlchemy would write (each column's own bind processor for
+    the dialect turns values into driver values), without its per-statement machinery, which
+    cost more than the insert itself (measured: 55 against 22 µs a row in batches of four on
+    SQLite). A failed batch is rolled back and its rows written one by one, so one bad row
+    fails alone; the connection is replaced after any error.
+
+    On a SQLite file the writer's connection does not checkpoint the write-ahead log itself
+    (a checkpoint copies the log into the database and cost a third of every commit's time,
+    all of it in the event loop); :class:`Checkpointer` does that in a thread of its own."""
+
+    def __init__(self, db: DbEngine) -> None:
+        self._db = db
+        dialect = db.dialect
+        quote = dialect.identifier_preparer.quote
+        columns = list(decisions.columns)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._sql = (f"INSERT INTO {quote(decisions.name)} "
+                     f"({', '.join(quote(c.name) for c in columns)}) "
+                     f"VALUES ({', '.join([mark] * len(columns))})")
+        self._values = operator.itemgetter(*(c.name for c in columns))
+        self._processors = [
+            (i, process) for i, c in enumerate(columns)
+            if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self._connection: Any = None
+        self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
+
+    def _params(self, row: Mapping[str, Any]) -> list[Any]:
+        values = list(self._values(row))
+        for i, process in self._processors:
+            values[i] = process(values[i])
+        return values
+
+    def write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
+        """Write ``rows`` in one transaction; returns, per row, None or why it failed."""
+        try:
+            self._insert([self._params(row) for row in rows])
+            return [None] * len(rows)
+        except Exception:  # a bad row, or a lost connection: each row once more, alone
+            self._discard()
+        errors: list[Exception | None] = []
+        for row in rows:
             try:
-                with db.begin() as conn:
-                    conn.execute(_INSERT_DECISION, row)
-                future.set_result(None)
+                self._insert([self._params(row)])
+                errors.append(None)
             except Exception as exc:
-                future.set_exception(exc)
-        return
-    for _, future in batch:
-        future.set_result(None)
+                self._discard()
+                errors.append(exc)
+        return errors
+
+    def _insert(self, params: list[list[Any]]) -> None:
+        if self._connection is None:
+            self._connection = self._db.raw_connection()
+            if self._checkpointer is not None:
+                self._checkpointer.start()
+                self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+        raw = self._connection.driver_connection
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(self._sql, params)
+        finally:
+            cursor.close()
+        raw.commit()
+
+    def _discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.driver_connection.rollback()
+            connection.invalidate()
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            if self._checkpointer is not None:
+                connection.driver_connection.execute("PRAGMA wal_autocheckpoint=1000")
+            connection.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+
+
+def _is_sqlite_file(db: DbEngine) -> bool:
+    return db.dialect.name == "sqlite" and db.url.database not in (None, "", ":memory:")
+
+
+class Checkpointer:
+    """Checkpoints a SQLite database's write-ahead log every ``interval`` seconds from a
+    daemon thread (PASSIVE: it never blocks readers or the writer, and SQLite does the work
+    outside the GIL)."""
+
+    def __init__(self, db: DbEngine, *, interval: float = 0.5) -> None:
+        self._db = db
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stopped.clear()
+            self._thread = threading.Thread(target=self._run, name="quanze-wal-checkpoint",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        connection = self._db.raw_connection()
+        raw: Any = connection.driver_connection
+        try:
+            while not self._stopped.wait(self._interval):
+                with contextlib.suppress(Exception):  # busy or locked: next time
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopped.set()
+            thread.join()
 
 
 def get_decision(conn: Connection, decision_id: str) -> dict[str, Any]:
