@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -69,11 +69,7 @@ async def get_caller(request: Request) -> Caller:
     (Reads the headers itself: declaring them as FastAPI ``Header`` parameters cost a
     measurable share of every routing call.)"""
     services: Services = request.app.state.services
-    headers = request.headers
-    key = headers.get("x-api-key")
-    authorization = headers.get("authorization")
-    if authorization and authorization[:7].lower() == "bearer ":
-        key = authorization[7:].strip()
+    key = api_key(request.scope["headers"])
     now = time.monotonic()
     cached = services.key_cache.get(key or "")
     if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
@@ -81,6 +77,25 @@ async def get_caller(request: Request) -> Caller:
     caller = await run_in_threadpool(_authenticate, services, key)
     services.key_cache[key or ""] = (now, caller)
     return caller
+
+
+def api_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The key of ``Authorization: Bearer <key>`` (first) or ``X-API-Key``, read from the raw
+    ASGI headers (names arrive lower-cased).
+
+    >>> api_key([(b"authorization", b"Bearer qz_1 "), (b"x-api-key", b"qz_2")])
+    'qz_1'
+    >>> api_key([(b"x-api-key", b"qz_2")]), api_key([(b"authorization", b"Basic eA==")])
+    ('qz_2', None)
+    """
+    key = None
+    for name, value in headers:
+        if name == b"authorization":
+            if value[:7].lower() == b"bearer ":
+                return value[7:].decode("latin-1").strip()
+        elif name == b"x-api-key" and key is None:
+            key = value.decode("latin-1")
+    return key
 
 
 def _authenticate(services: Services, key: str | None) -> Caller:
