@@ -156,12 +156,13 @@ def resolve(
     for _, rule, _ in tied:
         co_codes += rule.co_handlers
     co = _co_handlers(co_codes, lead, ctx, jurisdiction, departmental)
-    candidates.append(Candidate(winner.id, "won", "won", _won_reason(winner, len(tied))))
+    reason = _won_reason(winner, len(tied))
+    candidates.append(Candidate(winner.id, "won", "won", reason))
     for _, rule, _ in tied[1:]:
         candidates.append(Candidate(rule.id, "lost", "tie",
                                     f"与 {winner.id} 同级且主办相同，合并其协办单位"))
     candidates += _outranked(outranked, winner_rank, winner)
-    summary = f"规则 {winner.id} 胜出：{_won_reason(winner, len(tied))}；主办 {lead}"
+    summary = f"规则 {winner.id} 胜出：{reason}；主办 {lead}"
     return Decision(Status.ROUTED, lead, co, winner, tuple(candidates + lost), summary,
                     excluded_by_area=excluded_by_area)
 
