@@ -40,7 +40,7 @@ def utc_now() -> datetime:
 
 def rss_mb(pid: int | None = None) -> float:
     """Resident set size of a process (default: this one), in MiB."""
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def admin_key(url: str, name: str = "bench") -> str:

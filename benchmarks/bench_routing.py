@@ -98,6 +98,13 @@ def _measure(url: str, backend: str, args: argparse.Namespace) -> int:
     matrix = router.current()
     load_s = time.perf_counter() - started
     rss_after = rss_mb()
+    # What the server does after each install (api.app.settle_heap), timed: it also leaves
+    # the heap as a server's is while it routes.
+    from api.app import settle_heap
+
+    started = time.perf_counter()
+    settle_heap()
+    settle_s = time.perf_counter() - started
 
     from rules.compiler import compile_shards
 
@@ -144,6 +151,8 @@ def _measure(url: str, backend: str, args: argparse.Namespace) -> int:
         ["… load_matrix", f"{sum(stages['load_matrix']):.2f} s", ""],
         ["… compile_shards", f"{sum(stages['compile_shards']):.2f} s", ""],
         ["… engine.load (create rulesets)", f"{sum(stages['engine.load']):.2f} s", ""],
+        ["heap settled after install (server; full collection + freeze)",
+         f"{settle_s:.2f} s", ""],
         ["RSS before / after load", f"{rss_before:,.0f} MB / {rss_after:,.0f} MB "
          f"(+{rss_after - rss_before:,.0f} MB)", ""],
         ["RSS after routing", f"{rss_routed:,.0f} MB", ""],
