@@ -106,10 +106,20 @@ def resolve(
     lost: list[Candidate] = []
     eligible: list[tuple[tuple[float, ...], Rule, str]] = []
     excluded_by_area = 0
+    area_path = ctx.area_path
     for rule in considered:
-        why = mismatch(rule, ctx)
-        if matched is not None:
-            why = None if rule.id in matched else (why or ("engine", "规则引擎判定不匹配"))
+        if matched is not None and rule.id in matched:
+            why = None
+        elif rule.area is not None and rule.area not in area_path \
+                and rule.category in ctx.category_path:
+            # what mismatch() would find first; a city-wide category holds many such rules
+            # (other districts'), and their reasons are only counted
+            excluded_by_area += 1
+            continue
+        else:
+            why = mismatch(rule, ctx)
+            if matched is not None:
+                why = why or ("engine", "规则引擎判定不匹配")
         if why is not None:
             if why[0] == "area":
                 excluded_by_area += 1
