@@ -284,6 +284,7 @@ class DecisionWriter:
             (i, process) for i, c in enumerate(columns)
             if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
         self._connection: Any = None
+        self._lock = threading.Lock()
         self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
 
     def _params(self, row: Mapping[str, Any]) -> list[Any]:
@@ -294,6 +295,10 @@ class DecisionWriter:
 
     def write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         """Write ``rows`` in one transaction; returns, per row, None or why it failed."""
+        with self._lock:  # one connection: loops in other threads (tests) take turns
+            return self._write(rows)
+
+    def _write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         try:
             self._insert([self._params(row) for row in rows])
             return [None] * len(rows)
@@ -331,7 +336,8 @@ class DecisionWriter:
             connection.invalidate()
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
+        with self._lock:
+            connection, self._connection = self._connection, None
         if connection is not None:
             if self._checkpointer is not None:
                 connection.driver_connection.execute("PRAGMA wal_autocheckpoint=1000")
