@@ -9,10 +9,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from api import demo
 from api.db import make_engine, upgrade
 from api.deps import utc_now
 from api.settings import AppSettings
@@ -69,9 +69,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _services() as services:
         fresh = not services.router.current().rules
         if fresh:
-            data = json.loads(resources.files("api.demo").joinpath("district.json")
-                              .read_text(encoding="utf-8"))
-            report = import_document(services, _Cli(), data, "merge", "demo district")
+            report = import_document(services, _Cli(), demo.district(), "merge",
+                                     "demo district")
             print(f"loaded the demo district: rule-set version {report['ruleset_version']}, "
                   f"{report['added']['rules']} rules, {report['added']['units']} units")
         else:

@@ -5,7 +5,6 @@ Nothing here is timed; the scripts time what they measure themselves.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -16,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +81,6 @@ def machine() -> str:
             f"{mem:.0f} GiB RAM, Python {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}")
 
-
-def demo_bundle() -> dict[str, Any]:
-    return dict(json.loads(resources.files("api.demo").joinpath("district.json")
-                           .read_text(encoding="utf-8")))
 
 
 @contextmanager

@@ -39,6 +39,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, text
 
+from api import demo
 from api.app import create_app
 from api.auth import create_key
 from api.db import make_engine
@@ -46,7 +47,6 @@ from api.settings import AppSettings
 from arbitration.tables import dispute_parties, disputes, rulings, ticket_events, tickets
 from benchmarks._common import (
     admin_key,
-    demo_bundle,
     fresh_database,
     load_bundle,
     machine,
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < args.duration <= 120 and 0 < args.rate <= 1000):
         parser.error("bounded runs only: --duration ≤ 120, --rate ≤ 1000")
 
-    bundle = demo_bundle()
+    bundle = demo.district()
     print(f"machine: {machine()}")
     with fresh_database(args.database_url) as url:
         backend = make_engine(url)

@@ -12,15 +12,14 @@ matrix is already loaded, as in a running server). Exits 1 on a miss.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 import time
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from api import demo
 from benchmarks._common import machine, table, utc_now
 
 DEMO_TARGET_S = 2.0
@@ -46,9 +45,7 @@ async def _demo_views() -> list[list[Any]]:
     rows: list[list[Any]] = []
     async with app.router.lifespan_context(app):
         services = app.state.services
-        data = json.loads(resources.files("api.demo").joinpath("district.json")
-                          .read_text(encoding="utf-8"))
-        import_document(services, Cli(), data, "merge", "demo")
+        import_document(services, Cli(), demo.district(), "merge", "demo")
         with services.db.begin() as conn:
             key = create_key(conn, role="admin", name="bench", unit=None, now=utc_now())
         await seed(app, key, now=utc_now())

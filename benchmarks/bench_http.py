@@ -33,9 +33,9 @@ from pathlib import Path
 
 import httpx
 
+from api import demo
 from benchmarks._common import (
     admin_key,
-    demo_bundle,
     fresh_database,
     load_bundle,
     machine,
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < args.duration <= 60 and 0 < args.rounds <= 5 and 0 < args.connections <= 64):
         parser.error("bounded runs only: --duration ≤ 60, --rounds ≤ 5, --connections ≤ 64")
 
-    bundle = make_city() if args.city else demo_bundle()
+    bundle = make_city() if args.city else demo.district()
     bodies = [json.dumps(t, ensure_ascii=False) for t in make_tickets(bundle, 200, seed=5)]
     run = run_wrk if args.client == "wrk" else run_httpx
 

@@ -32,8 +32,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from api import demo
 from benchmarks._common import (
-    demo_bundle,
     fresh_database,
     load_bundle,
     machine,
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     refresh = AppSettings().refresh_interval
     with fresh_database(args.database_url) as url:
-        load_bundle(url, demo_bundle())
+        load_bundle(url, demo.district())
         db = make_engine(url)
         writer = Router(db, refresh_interval=refresh)
         matrix, decision = writer.decide(_ticket())

@@ -3,12 +3,10 @@ QUANZE_TEST_DATABASE_URL is set (each backend gets a fresh schema)."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +83,6 @@ def app_client(database_url: str, clock: Clock) -> Iterator[TestClient]:
         client.headers["Authorization"] = f"Bearer {key}"
         yield client
 
-
-def demo_bundle() -> dict[str, Any]:
-    return dict(json.loads(resources.files("api.demo").joinpath("district.json")
-                           .read_text(encoding="utf-8")))
 
 
 def contract_bundle() -> dict[str, Any]:

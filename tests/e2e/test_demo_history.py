@@ -6,14 +6,15 @@ import asyncio
 
 from fastapi.testclient import TestClient
 
+from api import demo
 from api.demo.history import seed
 from arbitration.audit import verify_log
-from tests.conftest import Clock, demo_bundle
+from tests.conftest import Clock
 
 
 def test_the_demo_history_bounces_tickets_into_disputes_and_rules_one(
         app_client: TestClient, clock: Clock) -> None:
-    assert app_client.put("/v1/bundle", json=demo_bundle()).status_code == 200
+    assert app_client.put("/v1/bundle", json=demo.district()).status_code == 200
     key = app_client.headers["Authorization"].removeprefix("Bearer ")
     counts = asyncio.run(seed(app_client.app, key, now=clock()))  # type: ignore[arg-type]
     assert counts == {"tickets": 17, "disputes": 6, "rulings": 1}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from api import demo
 from api.cli import main
-from tests.conftest import demo_bundle
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_the_demo_district_imports_and_verify_reports_its_deliberate_overlap(
         cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "demo.json"
-    path.write_text(json.dumps(demo_bundle(), ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(demo.district(), ensure_ascii=False), encoding="utf-8")
     assert main(["import", str(path)]) == 0
     assert "rule-set version 0 → 1" in capsys.readouterr().out
     assert main(["verify"]) == 1
@@ -32,7 +32,7 @@ def test_the_demo_district_imports_and_verify_reports_its_deliberate_overlap(
 def test_export_to_excel_and_back_changes_nothing(
         cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle_path = tmp_path / "demo.json"
-    bundle_path.write_text(json.dumps(demo_bundle(), ensure_ascii=False), encoding="utf-8")
+    bundle_path.write_text(json.dumps(demo.district(), ensure_ascii=False), encoding="utf-8")
     assert main(["import", str(bundle_path)]) == 0
     assert main(["export", str(tmp_path / "matrix.xlsx")]) == 0
     assert main(["export", str(tmp_path / "before.json")]) == 0
@@ -67,7 +67,7 @@ def test_the_shipped_duty_list_example_imports(
 def test_route_prints_the_decision_and_keys_create_prints_the_key_last(
         cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "demo.json"
-    path.write_text(json.dumps(demo_bundle(), ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(demo.district(), ensure_ascii=False), encoding="utf-8")
     assert main(["import", str(path)]) == 0
     capsys.readouterr()
     assert main(["route", "--category", "040104", "--area", "110199001",
