@@ -11,7 +11,6 @@ import platform
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import text
 
 from api.auth import Caller
-from api.db import make_engine, upgrade
+from api.db import make_engine, scratch_schema, upgrade
 from api.deps import Services
 from api.routes.matrix import import_document
 from api.settings import AppSettings
@@ -98,19 +96,9 @@ def fresh_database(url: str | None) -> Iterator[str]:
         _migrate(url)
         yield url
         return
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    fresh = f"{url}{sep}options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(url, "bench_") as fresh:
         _migrate(fresh)
         yield fresh
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _migrate(url: str) -> None:

@@ -4,7 +4,6 @@ QUANZE_TEST_DATABASE_URL is set (each backend gets a fresh schema)."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth import create_key
-from api.db import make_engine, upgrade
+from api.db import make_engine, scratch_schema, upgrade
 from api.settings import AppSettings
 
 PG_URL = os.environ.get("QUANZE_TEST_DATABASE_URL")
@@ -33,31 +32,14 @@ class Clock:
         return self.now
 
 
-def _fresh_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'quanze.db'}", None
-    assert PG_URL is not None
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, drop
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, drop = _fresh_url(request.param, tmp_path)
-    yield url
-    if drop is not None:
-        drop()
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'quanze.db'}"
+        return
+    assert PG_URL is not None
+    with scratch_schema(PG_URL, "t_") as url:
+        yield url
 
 
 @pytest.fixture
