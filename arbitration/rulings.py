@@ -483,14 +483,8 @@ def preview(db: DbEngine, router: Router, dispute_id: str, request: RulingReques
     """What the ruling would do, without writing anything (contract: ``changed_decisions``,
     ``open_tickets``, ``outranks``, ``outranked_by``; also ``ties_with`` and the ``rule``)."""
     with db.connect() as conn:
-        dispute = service.get_dispute(conn, dispute_id)
-        _check_dispute(dispute, arbiter)
-        matrix = _matrix(conn, router)
-        check_request(request, matrix)
-        earlier = _superseded(conn, request.supersedes)
-        gone = _retired(request, earlier, matrix)
-        rule = (ruling_rule(request, "rlg_preview") if request.generalize is not None
-                else None)
+        dispute, matrix, gone, rule = _ruling_inputs(conn, router, dispute_id, request,
+                                                     arbiter=arbiter, ruling_id="rlg_preview")
         place = (standing(rule, matrix, gone) if rule is not None
                  else {"outranks": [], "outranked_by": [], "ties_with": []})
         changed = changed_decisions(conn, matrix, rule, gone)
@@ -500,6 +494,21 @@ def preview(db: DbEngine, router: Router, dispute_id: str, request: RulingReques
     return {"dispute_id": dispute_id, "ruleset_version": matrix.version,
             "rule": rule.content() if rule is not None else None, "retire_rules": list(gone),
             "changed_decisions": changed, "open_tickets": tickets_, **place}
+
+
+def _ruling_inputs(conn: Connection, router: Router, dispute_id: str,
+                   request: RulingRequest, *, arbiter: str, ruling_id: str,
+                   ) -> tuple[dict[str, Any], Matrix, tuple[str, ...], Rule | None]:
+    """What a ruling acts on, read the same way for its preview and for the ruling itself:
+    the dispute (checked for this arbiter), the head matrix (the request checked against
+    it), the rules it retires and the rule it writes back (None without ``generalize``)."""
+    dispute = service.get_dispute(conn, dispute_id)
+    _check_dispute(dispute, arbiter)
+    matrix = _matrix(conn, router)
+    check_request(request, matrix)
+    gone = _retired(request, _superseded(conn, request.supersedes), matrix)
+    rule = ruling_rule(request, ruling_id) if request.generalize is not None else None
+    return dispute, matrix, gone, rule
 
 
 def _matrix(conn: Connection, router: Router) -> Matrix:
@@ -540,13 +549,8 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
     new_matrix: Matrix | None = None
     with db.begin() as conn:
         service.load_dispute(conn, dispute_id, for_update=True)  # rulings queue up here
-        dispute = service.get_dispute(conn, dispute_id)
-        _check_dispute(dispute, arbiter)
-        base = _matrix(conn, router)
-        check_request(request, base)
-        earlier = _superseded(conn, request.supersedes)
-        gone = _retired(request, earlier, base)
-        rule = ruling_rule(request, ruling_id) if request.generalize is not None else None
+        dispute, base, gone, rule = _ruling_inputs(conn, router, dispute_id, request,
+                                                   arbiter=arbiter, ruling_id=ruling_id)
 
         def build(matrix: Matrix) -> ChangeSet:
             check_request(request, matrix)
