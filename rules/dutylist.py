@@ -39,7 +39,7 @@ import json
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -468,6 +468,18 @@ class _Reader:
 
     # ---- optional sheets
 
+    def check_code(self, loc: str, noun: str, code: str, *, present: bool,
+                   seen: Container[str], example: str) -> None:
+        """A unit's or area's 编码: given (when its column is there), well formed, not seen
+        before on the sheet."""
+        if not code and present:
+            self.add(loc, f"{noun} 编码 is required", code="required", column="编码")
+        elif code and not _ID_RE.fullmatch(code):
+            self.add(loc, f"bad {noun} 编码 {code!r}: letters, digits, _ . : - (at most 64), "
+                     f"e.g. {example}", code="invalid_code", column="编码")
+        elif code in seen:
+            self.add(loc, f"duplicate {noun} 编码 {code!r}", code="duplicate", column="编码")
+
     def read_units(self, table: _Table) -> None:
         self.missing_columns(table, UNIT_COLUMNS)
         for n, values in table.rows:
@@ -476,13 +488,8 @@ class _Reader:
             name = _text(table.cell(values, "名称"))
             kind_raw = _text(table.cell(values, "类型"))
             kind = _UNIT_KINDS.get(kind_raw.lower())
-            if not code and table.has("编码"):
-                self.add(loc, "unit 编码 is required", code="required", column="编码")
-            elif code and not _ID_RE.fullmatch(code):
-                self.add(loc, f"bad unit 编码 {code!r}: letters, digits, _ . : - (at most 64), "
-                         "e.g. D-ZJ", code="invalid_code", column="编码")
-            elif code in self.sheet_unit_codes:
-                self.add(loc, f"duplicate unit 编码 {code!r}", code="duplicate", column="编码")
+            self.check_code(loc, "unit", code, present=table.has("编码"),
+                            seen=self.sheet_unit_codes, example="D-ZJ")
             if not name and table.has("名称"):
                 self.add(loc, "unit 名称 is required", code="required", column="名称")
             if kind is None and table.has("类型"):
@@ -510,13 +517,8 @@ class _Reader:
             unit = self.unit(unit_raw, loc, "属地单位") if unit_raw else None
             if unit == TERRITORIAL:
                 self.add(loc, "属地单位 must name a unit, not the role 属地", column="属地单位")
-            if not code and table.has("编码"):
-                self.add(loc, "area 编码 is required", code="required", column="编码")
-            elif code and not _ID_RE.fullmatch(code):
-                self.add(loc, f"bad area 编码 {code!r}: letters, digits, _ . : - (at most 64), "
-                         "e.g. 110199001", code="invalid_code", column="编码")
-            elif code in seen:
-                self.add(loc, f"duplicate area 编码 {code!r}", code="duplicate", column="编码")
+            self.check_code(loc, "area", code, present=table.has("编码"), seen=seen,
+                            example="110199001")
             if not name and table.has("名称"):
                 self.add(loc, "area 名称 is required", code="required", column="名称")
             if level is None and table.has("层级"):
