@@ -230,7 +230,7 @@ def claim(dispute_id: str, services: ServicesDep, caller: CallerDep,
 
 
 def on_decision(services: Services) -> Callable[..., dict[str, Any]]:
-    """The hook :func:`api.routes.routing.route_many` calls before storing each decision: an
+    """The hook :func:`api.routes.routing.record_many` calls before storing each decision: an
     ambiguous decision opens a dispute and names it in ``dispute_id``."""
 
     def hook(conn: Connection, document: dict[str, Any], decision: Decision, ticket: Ticket,

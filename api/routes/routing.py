@@ -43,28 +43,38 @@ async def route_request(request: Request) -> RouteRequest:
             [dict(e, loc=("body", *e["loc"])) for e in exc.errors()]) from None
 
 
+#: a decided request: the request as stored, the ticket, the decision and its document
+Decided = tuple[dict[str, Any], Ticket, Decision, dict[str, Any]]
+
+
 def decide_one(services: ServicesDep, request: dict[str, Any], now: datetime,
-               matrix: Matrix) -> tuple[Ticket, Decision, dict[str, Any]]:
+               matrix: Matrix) -> Decided:
     """Decide one validated request (``RouteRequest.model_dump(mode="json")``)."""
     ticket = ticket_from_request(request, now)
     _, decision = services.router.decide(ticket, matrix)
     document = decision_document(decision, matrix, decision_id=new_decision_id(), ticket=ticket)
-    return ticket, decision, document
+    return request, ticket, decision, document
 
 
 def route_many(services: ServicesDep, caller: CallerDep,
                requests: list[RouteRequest]) -> list[dict[str, Any]]:
-    """Decide and record a list of tickets in one transaction (with the arbitration hook:
-    an ambiguous decision opens its dispute in the same transaction)."""
+    """Decide a list of tickets and record them in one transaction."""
     now = services.clock()
     matrix = services.router.current()
+    return record_many(services, caller, [
+        decide_one(services, req.model_dump(mode="json"), now, matrix) for req in requests],
+        now=now)
+
+
+def record_many(services: ServicesDep, caller: CallerDep, decided: list[Decided], *,
+                now: datetime) -> list[dict[str, Any]]:
+    """Record decisions in one transaction, with the arbitration hook: an ambiguous decision
+    opens its dispute in the same transaction (the stored document names it)."""
     documents: list[dict[str, Any]] = []
     serialise = services.db.dialect.name == "sqlite"
     with (services.write_lock if serialise else contextlib.nullcontext()), \
             services.db.begin() as conn:
-        for req in requests:
-            request = req.model_dump(mode="json")
-            ticket, decision, document = decide_one(services, request, now, matrix)
+        for request, ticket, decision, document in decided:
             hook = services.on_decision
             if hook is not None:
                 document = hook(conn, document, decision, ticket, caller.actor, now)
@@ -95,12 +105,12 @@ async def route(request: Request) -> Response:
     request_json = body.model_dump(mode="json")
     # Deciding is ~0.1 ms of CPU under the GIL: a thread hand-off would cost more than it
     # frees. The decision is stored by group commit; an ambiguous one, which opens a dispute,
-    # takes the transactional path in the threadpool.
-    ticket, decision, document = decide_one(services, request_json, now,
-                                            services.router.current())
+    # is recorded by the transactional path in the threadpool.
+    decided = decide_one(services, request_json, now, services.router.current())
+    _, ticket, decision, document = decided
     log = services.decision_log
     if decision.status is Status.AMBIGUOUS or log is None:
-        documents = await run_in_threadpool(route_many, services, caller, [body])
+        documents = await run_in_threadpool(record_many, services, caller, [decided], now=now)
         return JSONResponse(documents[0])
     row = decision_row(document, ticket, request_json, actor=caller.actor, now=now)
     await log.submit(row)
