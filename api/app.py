@@ -11,7 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.db import make_engine, upgrade
@@ -25,24 +27,61 @@ DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest i
 resolution canon. Authenticate with `Authorization: Bearer <key>` (`quanze keys create`)."""
 
 
+class _BodyTooLarge(HTTPException):
+    """Raised inside the app by BodyLimit's receive once the body passes the limit. An
+    HTTPException, so that FastAPI's body reader passes it on (it turns other exceptions into
+    400) and the problem handler answers 413 wherever it is caught."""
+
+
 class BodyLimit:
-    """Refuses a request whose declared body is over the limit with 413 problem+json (a pure
-    ASGI middleware: no per-request task, unlike ``@app.middleware``)."""
+    """Refuses a request whose body is over the limit with 413 problem+json (a pure ASGI
+    middleware: no per-request task, unlike ``@app.middleware``).
+
+    A declared ``Content-Length`` over the limit is refused before anything is read. The bytes
+    actually received are counted too: a chunked body (no length) or one that sends more than
+    it declared is cut off at the limit instead of being read whole (a 200 MB chunked body
+    was read into memory before this check existed)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
+    def _refusal(self) -> Response:
+        return problems.problem(413, "body_too_large",
+                                f"request body is larger than {self.limit} bytes",
+                                limit=self.limit)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    response = problems.problem(
-                        413, "body_too_large",
-                        f"request body is larger than {self.limit} bytes", limit=self.limit)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refusal()(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge(413, f"request body is larger than {self.limit} bytes")
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refusal()(scope, receive, send)
 
 
 #: objects allocated (net) between young-generation collections; CPython's default is 700
