@@ -28,14 +28,15 @@ resolution canon. Authenticate with `Authorization: Bearer <key>` (`quanze keys 
 
 
 class _BodyTooLarge(HTTPException):
-    """Raised inside the app by BodyLimit's receive once the body passes the limit. An
+    """Raised inside the app by RequestLimits' receive once the body passes the limit. An
     HTTPException, so that FastAPI's body reader passes it on (it turns other exceptions into
     400) and the problem handler answers 413 wherever it is caught."""
 
 
-class BodyLimit:
-    """Refuses a request whose body is over the limit with 413 problem+json (a pure ASGI
-    middleware: no per-request task, unlike ``@app.middleware``).
+class RequestLimits:
+    """Refuses, before any route sees it, a request whose path or query holds a NUL character
+    (422) or whose body is over the limit (413), as problem+json (a pure ASGI middleware: no
+    per-request task, unlike ``@app.middleware``).
 
     A declared ``Content-Length`` over the limit is refused before anything is read. The bytes
     actually received are counted too: a chunked body (no length) or one that sends more than
@@ -54,6 +55,12 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            # PostgreSQL text cannot hold NUL: an id or filter with one answered 500 there.
+            await problems.problem(
+                422, "invalid_character",
+                "the request path or query holds a NUL character (%00)")(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
@@ -82,6 +89,12 @@ class BodyLimit:
             if started:
                 raise
             await self._refusal()(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    query: bytes = scope.get("query_string", b"")
+    return b"%00" in raw or b"\x00" in raw or b"%00" in query or b"\x00" in query
 
 
 #: objects allocated (net) between young-generation collections; CPython's default is 700
@@ -149,7 +162,7 @@ def create_app(settings: AppSettings | None = None, *,
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, limit=settings.max_body_bytes)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness")
     async def health() -> dict[str, str]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jurisdiction.errors import BundleInvalid, QuanzeError
 
+log = logging.getLogger("quanze.api")
+
 PROBLEM = "application/problem+json"
+#: seconds a client should wait before retrying while the database is unreachable
+RETRY_AFTER = 2
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Content too large",
           415: "Unsupported media type", 422: "Unprocessable content",
@@ -53,3 +60,42 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
                 401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A lost or refused connection (or a pool that cannot hand one out) is an outage the
+        # client can retry; anything else the driver raised is an unexpected error.
+        if exc.connection_invalidated or _is_outage(exc):
+            return _unavailable(exc)
+        return _internal(request, exc)
+
+    @app.exception_handler(DisconnectionError)
+    async def _disconnected(request: Request, exc: DisconnectionError) -> JSONResponse:
+        return _unavailable(exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return _unavailable(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _internal(request, exc)
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _unavailable(exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    response = problem(503, "database_unavailable",
+                       "the database cannot be reached; retry shortly",
+                       retry_after=RETRY_AFTER)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal_error",
+                   "an unexpected error occurred; it has been logged")

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
-Code = Field(min_length=1, max_length=64)
+from jurisdiction.instants import FIRST_YEAR, LAST_YEAR, is_in_service_span
+
+#: no control characters (PostgreSQL text cannot hold NUL; none belongs in an id or code)
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Code = Field(min_length=1, max_length=64, pattern=PRINTABLE)
+
+
+def _in_service_span(moment: datetime) -> datetime:
+    if not is_in_service_span(moment):
+        raise ValueError(f"must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return moment
+
+
+#: A time from outside (ISO 8601 with a zone) within the years quanze computes with: year 1
+#: or 9999 overflowed the UTC conversions and answered 500.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_service_span)]
+#: A time of a rule's validity: a naive one is read as Beijing time by the bundle reader.
+RuleTime = Annotated[datetime, AfterValidator(_in_service_span)]
+
+#: JSON's exact integers (what every JSON reader keeps without loss); a larger one broke the
+#: response encoder (orjson stops at 64 bits) and answered 500.
+SafeInt = Annotated[int, Field(ge=-(2**53), le=2**53)]
+
+
+def _plain_value(value: bool | int | float | str) -> bool | int | float | str:
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and not -(2**53) <= value <= 2**53:
+        raise ValueError("an integer must lie between -2**53 and 2**53")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+#: An attribute value a rule's `when` can test: a string, a boolean, an exact integer or a
+#: finite number (NaN and infinities compare equal to nothing).
+AttributeValue = Annotated[StrictBool | int | float | str, AfterValidator(_plain_value)]
 
 
 class RouteRequest(BaseModel):
@@ -18,18 +55,18 @@ class RouteRequest(BaseModel):
         "attributes": {"location_type": "residential_compound"}, "text": "小区内有人私搭乱建",
         "as_of": "2026-11-26T10:00:00+08:00"}]})
 
-    ticket_id: str | None = Field(None, max_length=100,
+    ticket_id: str | None = Field(None, max_length=100, pattern=PRINTABLE,
                                   description="The hotline's ticket id (工单编号), if known.")
-    category: str = Field(min_length=1, max_length=64,
+    category: str = Field(min_length=1, max_length=64, pattern=PRINTABLE,
                           description="Matter category code (事项分类), usually a leaf.")
-    area: str | None = Field(None, min_length=1, max_length=64,
+    area: str | None = Field(None, min_length=1, max_length=64, pattern=PRINTABLE,
                              description="Area code where the matter is (community, township…).")
-    attributes: dict[str, str | int | float | bool] = Field(
+    attributes: dict[str, AttributeValue] = Field(
         default_factory=dict, description="Facts the rules may test (`when`), e.g. "
         "location_type. At most 64.")
     text: str = Field("", description="The citizen's words; rules with `text_any` test it. "
                       "At most 10,000 characters.")
-    as_of: AwareDatetime | None = Field(
+    as_of: Instant | None = Field(
         None, description="The time the routing applies to (ISO 8601 with a zone); default "
         "now. Rules are taken as valid at this time.")
 
@@ -132,9 +169,9 @@ class RuleIn(BaseModel):
     co_handlers: list[str] = Field(default_factory=list)
     basis: str = Field(min_length=1, description="依据: law, mandate or minutes")
     source: Literal["catalog", "ruling", "manual"] = "catalog"
-    priority: int = 0
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    priority: SafeInt = 0
+    valid_from: RuleTime | None = None
+    valid_to: RuleTime | None = None
     note: str = ""
 
 
@@ -148,9 +185,9 @@ class RulePatch(BaseModel):
     co_handlers: list[str] | None = None
     basis: str | None = None
     source: Literal["catalog", "ruling", "manual"] | None = None
-    priority: int | None = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    priority: SafeInt | None = None
+    valid_from: RuleTime | None = None
+    valid_to: RuleTime | None = None
     note: str | None = None
 
 

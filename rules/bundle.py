@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from jurisdiction.errors import ProblemList
+from jurisdiction.instants import FIRST_YEAR, LAST_YEAR, is_in_service_span
 from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
 from rules.model import ROLES, Rule, RuleSource, Settings, canon_value, is_plain
 
@@ -50,6 +51,8 @@ def parse_datetime(value: Any) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("must carry a time zone, e.g. 2026-01-01T00:00:00+08:00")
+    if not is_in_service_span(parsed):
+        raise ValueError(f"must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
     return parsed
 
 

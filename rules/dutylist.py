@@ -54,6 +54,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from jurisdiction.errors import InvalidInput, ProblemList
+from jurisdiction.instants import is_in_service_span
 
 __all__ = [
     "AREA_COLUMNS",
@@ -336,6 +337,8 @@ def _parse_datetime(value: Any) -> datetime | None:
                 moment = datetime.fromisoformat(text)
         except ValueError:
             return None
+    if not is_in_service_span(moment):
+        return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=SHANGHAI)
     return moment

@@ -201,6 +201,9 @@ async def put_bundle(request: Request, services: ServicesDep, caller: CallerDep,
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not JSON: {exc}", code="invalid_json") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the body is nested too deeply to be a bundle",
+                           code="invalid_json") from exc
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(import_document, services, caller, data, mode, "bundle")

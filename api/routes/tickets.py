@@ -14,12 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
+from api.schemas import Instant
 from arbitration import service
 from arbitration.tables import idempotency_keys
 from arbitration.tickets import CLIENT_EVENT_TYPES, Event, EventType
@@ -44,7 +45,7 @@ class TicketEventCreate(BaseModel):
                       "return_rejected | reassigned | completed")
     unit: str | None = Field(None, min_length=1, max_length=64,
                              description="The unit dispatched to, signing, or returning.")
-    at: AwareDatetime | None = Field(None, description="When it happened; default now.")
+    at: Instant | None = Field(None, description="When it happened; default now.")
     reason_code: str | None = Field(None, max_length=40, description="Return reason (退单原因).")
     basis: str | None = Text
     proposed_unit: str | None = Code

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from api.app import BodyLimit, create_app
+from api.app import RequestLimits, create_app
 from api.auth import create_key
 from api.settings import AppSettings
 
@@ -28,7 +28,7 @@ async def _reading_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _run(limit: int, chunks: int, headers: list[tuple[bytes, bytes]] | None = None
          ) -> tuple[list[Message], int]:
-    """Send ``chunks`` chunks of 1 KiB through BodyLimit; the messages sent back and how many
+    """Send ``chunks`` chunks of 1 KiB through RequestLimits; the messages sent back and how many
     chunks the app pulled."""
     pulled = 0
     sent: list[Message] = []
@@ -43,7 +43,7 @@ def _run(limit: int, chunks: int, headers: list[tuple[bytes, bytes]] | None = No
 
     scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/",
                              "headers": headers or []}
-    asyncio.run(BodyLimit(_reading_app, limit=limit)(scope, receive, send))
+    asyncio.run(RequestLimits(_reading_app, limit=limit)(scope, receive, send))
     return sent, pulled
 
 
