@@ -35,6 +35,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # pysqlite begins a transaction only before an INSERT, UPDATE or DELETE, so a
+            # SAVEPOINT opened first began one of its own, and its RELEASE committed the new
+            # rule-set version row alone: other processes saw the version 0.4-1 s before its
+            # rules. quanze begins every transaction itself (below, SQLAlchemy's recipe).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)

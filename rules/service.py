@@ -286,6 +286,7 @@ class DecisionWriter:
         self._connection: Any = None
         self._lock = threading.Lock()
         self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
+        self._begins = dialect.name == "sqlite"
 
     def _params(self, row: Mapping[str, Any]) -> list[Any]:
         values = list(self._values(row))
@@ -323,6 +324,8 @@ class DecisionWriter:
         raw = self._connection.driver_connection
         cursor = raw.cursor()
         try:
+            if self._begins:
+                cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
             cursor.executemany(self._sql, params)
         finally:
             cursor.close()
