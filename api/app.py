@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +23,7 @@ from api.db import make_engine, upgrade
 from api.deps import Services, utc_now
 from api.routes import disputes, graph, matrix, routing, rulings, stats, tickets
 from api.settings import AppSettings
+from jurisdiction.errors import Unavailable
 from rules.service import DecisionBatch, Router
 
 DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
@@ -97,6 +101,15 @@ def _has_nul(scope: Scope) -> bool:
     return b"%00" in raw or b"\x00" in raw or b"%00" in query or b"\x00" in query
 
 
+#: seconds /v1/health/ready waits for the database
+READY_TIMEOUT = 2.0
+
+
+def _ping(db: Engine) -> None:
+    with db.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 #: objects allocated (net) between young-generation collections; CPython's default is 700
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
@@ -164,9 +177,24 @@ def create_app(settings: AppSettings | None = None, *,
 
     app.add_middleware(RequestLimits, limit=settings.max_body_bytes)
 
-    @app.get("/v1/health", tags=["meta"], summary="Liveness")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/v1/health", tags=["meta"], summary="Liveness, and the rule-set version served")
+    async def health() -> dict[str, Any]:
+        # From memory only: it answers at once whatever the database does.
+        status = app.state.services.router.status()
+        return {"status": "degraded" if status["degraded"] else "ok", **status}
+
+    @app.get("/v1/health/ready", tags=["meta"], summary="Readiness: the database answers",
+             responses={503: {"description": "The database does not answer in time."}})
+    async def ready() -> dict[str, Any]:
+        services = app.state.services
+        try:
+            with anyio.fail_after(READY_TIMEOUT):
+                await anyio.to_thread.run_sync(_ping, services.db, abandon_on_cancel=True)
+        except (TimeoutError, DBAPIError) as exc:
+            raise Unavailable("the database does not answer", code="database_unavailable",
+                              timeout=READY_TIMEOUT) from exc
+        status = services.router.status()
+        return {"ready": True, **status}
 
     app.include_router(routing.router)
     app.include_router(matrix.router)

@@ -9,8 +9,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from api import demo
 from api.db import make_engine, upgrade
@@ -117,21 +119,68 @@ def cmd_import(args: argparse.Namespace) -> int:
         else:
             print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
             return 2
-        report = import_document(services, _Cli(), data, args.mode, path.name)
+        report = import_document(services, _Cli(), data, args.mode, path.name,
+                                 confirmed=args.confirm, dry_run=args.dry_run)
         _print_report(report)
         return 0
 
 
+def cmd_versions_list(args: argparse.Namespace) -> int:
+    from rules.store import list_versions
+
+    with _services() as services:
+        services.router.current()
+        status = services.router.status()
+        with services.db.connect() as conn:
+            versions = list_versions(conn, limit=args.limit)
+    if args.json:
+        print(json.dumps({**status, "versions": [
+            {**v, "created_at": v["created_at"].isoformat()} for v in versions]},
+            ensure_ascii=False, indent=1))
+        return 0
+    refused = status["unservable"]
+    print(f"派单使用版本 {status['serving_version']}"
+          + (f"；最新版本 {refused['version']} 无法加载（{refused['code']}）" if refused else ""))
+    for v in versions:
+        mark = ("使用中" if v["version"] == status["serving_version"]
+                else "无法加载" if refused and v["version"] == refused["version"] else "")
+        print(f"{v['version']:>6}  {_local(v['created_at'])}  {v['actor']:<20} "
+              f"{mark:<6} {v['note']}")
+    return 0
+
+
+def cmd_versions_activate(args: argparse.Namespace) -> int:
+    from rules import admin
+
+    with _services() as services:
+        _, report = admin.activate_version(services.db, services.router, args.version,
+                                           actor=_Cli().actor, now=utc_now(),
+                                           after=services.after_matrix_change)
+    print(f"已按版本 {args.version} 的内容生成新版本 {report.version}，派单即刻使用")
+    _print_report(report.as_dict())
+    return 0
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+_KIND_NAMES = {"units": "单位", "areas": "区域", "categories": "事项分类", "rules": "规则",
+               "settings": "设置"}
+
+
 def _print_report(report: dict[str, Any]) -> None:
-    if report["ruleset_version"] == report["previous_version"]:
-        print(f"nothing changed (rule-set version {report['ruleset_version']})")
+    if report.get("dry_run"):
+        print(f"试运行：未写入任何内容。若执行，规则版本 {report['previous_version']} → "
+              f"{report['ruleset_version']}")
+    elif report["ruleset_version"] == report["previous_version"]:
+        print(f"无变化（规则版本 {report['ruleset_version']}）")
     else:
-        print(f"rule-set version {report['previous_version']} → {report['ruleset_version']}")
-    for kind in ("units", "areas", "categories", "rules", "settings"):
-        print(f"  {kind:<11} added {report['added'][kind]:>5}  changed "
-              f"{report['changed'][kind]:>5}  retired {report['retired'][kind]:>5}  "
-              f"unchanged {report['unchanged'][kind]:>5}")
-    print("  rejected        0")
+        print(f"规则版本 {report['previous_version']} → {report['ruleset_version']}")
+    for kind, name in _KIND_NAMES.items():
+        print(f"  {name:<5} 新增 {report['added'][kind]:>5}  修改 {report['changed'][kind]:>5}  "
+              f"停用 {report['retired'][kind]:>5}  未变 {report['unchanged'][kind]:>5}")
+    print("  拒绝      0")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -257,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="load a bundle (.json) or duty list (.xlsx/.csv)")
     s.add_argument("path")
     s.add_argument("--mode", choices=("merge", "replace"), default="merge")
+    s.add_argument("--confirm", action="store_true",
+                   help="allow a replace that retires more than a fifth of the live rules")
+    s.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="check and compile, print what would change, write nothing")
     s.set_defaults(func=cmd_import)
     s = sub.add_parser("export", help="write the matrix as a bundle (.json) or duty list")
     s.add_argument("path")
@@ -291,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         required=True)
     s = audit.add_parser("verify", help="check the hash chain; exit 1 if broken")
     s.set_defaults(func=cmd_audit_verify)
+    versions = sub.add_parser("versions", help="rule-set versions").add_subparsers(
+        dest="versions", required=True)
+    s = versions.add_parser("list", help="the newest versions and the one served")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--limit", type=int, default=20)
+    s.set_defaults(func=cmd_versions_list)
+    s = versions.add_parser("activate", help="make version N's matrix current again")
+    s.add_argument("version", type=int)
+    s.set_defaults(func=cmd_versions_activate)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     s = db.add_parser("upgrade", help="apply migrations")
     s.set_defaults(func=cmd_db_upgrade)

@@ -199,3 +199,5 @@ class ChangeOut(BaseModel):
     retired: dict[str, int]
     unchanged: dict[str, int]
     ids: dict[str, dict[str, list[str]]]
+    dry_run: bool = Field(False, description="True: nothing was written; this is what the "
+                          "change would do.")

@@ -11,7 +11,8 @@ Domain code raises these; the HTTP layer maps codes to problem+json in one place
     ├── LimitExceeded             code: *_too_large       (a size limit: 413)
     ├── Unauthorized              code: unauthorized      (401) / forbidden (403)
     ├── EngineError               code: engine_*          (the rule engine refused; rules/engine.py)
-    │   └── ShardTooLarge         code: shard_too_large   (a compiled shard would exceed a cap)
+    │   ├── ShardTooLarge         code: shard_too_large   (a compiled shard would exceed a cap)
+    │   └── EngineRefused         code: engine_refused    (the engine would not load a change)
     └── Unavailable               code: *_unavailable     (a needed tool is missing: 503)
 """
 
@@ -120,6 +121,14 @@ class EngineError(QuanzeError):
 class ShardTooLarge(EngineError):
     status = 422
     default_code = "shard_too_large"
+
+
+class EngineRefused(EngineError):
+    """The engine refused to create a ruleset: the change cannot be served (422, never
+    committed)."""
+
+    status = 422
+    default_code = "engine_refused"
 
 
 class Unavailable(QuanzeError):

@@ -37,15 +37,25 @@ AfterCommit = Callable[[Connection, ChangeReport, Matrix, Matrix, str, datetime]
 
 def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *, actor: str,
           note: str, now: datetime, after: AfterCommit | None = None,
-          conn: Connection | None = None) -> tuple[Matrix, ChangeReport]:
+          conn: Connection | None = None,
+          dry_run: bool = False) -> tuple[Matrix, ChangeReport]:
     """Build and commit a change on the newest matrix; retry if another writer won the race.
 
     With ``conn`` the change joins the caller's transaction (a ruling writes its rule in the
     same transaction as the ruling) and the router is updated by the caller via
-    :meth:`Router.install` after the commit.
+    :meth:`Router.install` after the commit. With ``dry_run`` every step runs — checks,
+    compile, the engine's limits — and the transaction is rolled back: the report says what
+    the change would do.
     """
     if conn is not None:
         return _apply_in(conn, router, build, actor=actor, note=note, now=now, after=after)
+    if dry_run:
+        with db.connect() as c, c.begin() as transaction:
+            matrix, report = _apply_in(c, router, build, actor=actor, note=note, now=now,
+                                       after=after)
+            transaction.rollback()
+        report.dry_run = True
+        return matrix, report
     for attempt in range(3):
         try:
             with db.begin() as c:
@@ -66,15 +76,24 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
     if current_version(conn) != base.version:
         base = router.at_version(conn, current_version(conn))
     matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
-    if after is not None and not report.is_empty:
-        after(conn, report, base, matrix, actor, now)
+    if not report.is_empty:
+        router.prepare(matrix)  # refused by the engine: raises, and nothing is committed
+        if after is not None:
+            after(conn, report, base, matrix, actor, now)
     return matrix, report
 
 
+#: a replacing import that would retire more than this share of the live rules must be
+#: confirmed: a half-finished export loaded with ``mode=replace`` would empty the matrix
+REPLACE_CONFIRM_SHARE = 0.2
+
+
 def bundle_changes(bundle: Bundle, base: Matrix, *, mode: str,
-                   where: Mapping[str, str] | None = None) -> ChangeSet:
+                   where: Mapping[str, str] | None = None,
+                   confirmed: bool = False) -> ChangeSet:
     """The change a bundle makes: ``merge`` adds and updates; ``replace`` also retires what
-    the bundle does not name."""
+    the bundle does not name (``Conflict`` ``confirm_required`` when that is more than a fifth
+    of the live rules and the caller has not ``confirmed``)."""
     if mode not in ("merge", "replace"):
         raise InvalidInput(f"mode must be merge or replace, not {mode!r}", code="invalid_mode",
                            field="mode")
@@ -85,13 +104,47 @@ def bundle_changes(bundle: Bundle, base: Matrix, *, mode: str,
     change.rules = {r.id: _keep_revision(r, base) for r in bundle.rules}
     change.settings = bundle.settings
     if mode == "replace":
-        j = base.jurisdiction
-        for existing, incoming in ((j.units, change.units), (j.areas, change.areas),
-                                   (j.categories, change.categories),
-                                   (base.rules, change.rules)):
-            for code in existing:
-                incoming.setdefault(code, RETIRE)
+        _retire_the_rest(change, base)
+        retiring = sum(1 for value in change.rules.values() if value is RETIRE)
+        if not confirmed and retiring > REPLACE_CONFIRM_SHARE * len(base.rules):
+            raise Conflict(
+                f"this import would retire {retiring} of {len(base.rules)} live rules; "
+                "repeat it with confirm=true if that is intended (a dry run shows the diff)",
+                code="confirm_required", retiring=retiring, live=len(base.rules))
     return change
+
+
+def restore_version(target: Matrix) -> Callable[[Matrix], ChangeSet]:
+    """The change that makes the matrix equal to ``target`` (an earlier version) again, as a
+    new version: history is never rewritten, the old content is committed anew."""
+    def build(base: Matrix) -> ChangeSet:
+        t = target.jurisdiction
+        change = ChangeSet(units=dict(t.units), areas=dict(t.areas),
+                           categories=dict(t.categories), rules=dict(target.rules),
+                           settings=target.settings)
+        _retire_the_rest(change, base)
+        return change
+    return build
+
+
+def activate_version(db: DbEngine, router: Router, version: int, *, actor: str, now: datetime,
+                     after: AfterCommit | None = None) -> tuple[Matrix, ChangeReport]:
+    """Make version ``version``'s matrix current again, committed as a new version (the way
+    back from a change that went wrong, without SQL). Refused like any change if the engine
+    cannot serve it."""
+    with db.connect() as conn:
+        target = router.at_version(conn, version)
+    return apply(db, router, restore_version(target), actor=actor,
+                 note=f"activate version {version}", now=now, after=after)
+
+
+def _retire_the_rest(change: ChangeSet, base: Matrix) -> None:
+    """Retire whatever of ``base`` the change does not name."""
+    j = base.jurisdiction
+    for existing, incoming in ((j.units, change.units), (j.areas, change.areas),
+                               (j.categories, change.categories), (base.rules, change.rules)):
+        for code in existing:
+            incoming.setdefault(code, RETIRE)
 
 
 def bundle_locations(data: Mapping[str, Any]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from typing import Any
 import durable_rules_engine as _dre
 import orjson
 
-from jurisdiction.errors import EngineError
+from jurisdiction.errors import EngineError, EngineRefused
 from rules.compiler import BRANCH, Shard, ShardKey
 
 _SID = "0"
@@ -46,16 +46,7 @@ class Engine:
     def load(self, shards: Mapping[ShardKey, Shard]) -> int:
         """Make ``shards`` the live set; returns how many rulesets had to be created."""
         wanted = {key: shard.digest for key, shard in shards.items()}
-        created: dict[str, int] = {}
-        try:
-            for key, digest in wanted.items():
-                if digest not in self._handles and digest not in created:
-                    created[digest] = handle = _create(f"q{digest}", shards[key].definition)
-                    _prime(handle)
-        except EngineError:
-            for handle in created.values():
-                _delete(handle)
-            raise
+        created = self._create_missing(shards)
         with self._lock:
             self._handles.update(created)
             self._routes = wanted
@@ -64,6 +55,29 @@ class Engine:
             for digest in stale:
                 _delete(self._handles.pop(digest))
         return len(created)
+
+    def preload(self, shards: Mapping[ShardKey, Shard]) -> int:
+        """Create the rulesets ``shards`` need without using them yet, so that a change is
+        known to be servable before it commits; the next :meth:`load` uses them (or deletes
+        them, if the change never committed). Returns how many were created."""
+        created = self._create_missing(shards)
+        with self._lock:
+            self._handles.update(created)
+        return len(created)
+
+    def _create_missing(self, shards: Mapping[ShardKey, Shard]) -> dict[str, int]:
+        created: dict[str, int] = {}
+        try:
+            for shard in shards.values():
+                if shard.digest not in self._handles and shard.digest not in created:
+                    created[shard.digest] = handle = _create(f"q{shard.digest}",
+                                                             shard.definition)
+                    _prime(handle)
+        except EngineError:
+            for handle in created.values():
+                _delete(handle)
+            raise
+        return created
 
     def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey]) -> set[str]:
         """The ids of every rule, in the shards named by ``keys``, that the message matches."""
@@ -98,8 +112,8 @@ def _create(name: str, definition: Mapping[str, Any]) -> int:
     try:
         return int(_dre.create_ruleset(name, orjson.dumps(definition).decode()))
     except _dre.error as exc:
-        raise EngineError(f"the rule engine refused ruleset {name}: {exc}",
-                          code="engine_refused", ruleset=name) from exc
+        raise EngineRefused(f"the rule engine refused ruleset {name}: {exc}",
+                            ruleset=name) from exc
 
 
 def _prime(handle: int) -> None:

@@ -11,30 +11,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import operator
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy import Engine as DbEngine
 
-from jurisdiction.errors import InvalidInput, LimitExceeded, NotFound
+from jurisdiction.errors import EngineError, InvalidInput, LimitExceeded, NotFound
 from jurisdiction.model import unit_ref as model_unit_ref
-from rules.compiler import compile_shards, shard_keys_for, ticket_message
+from rules.compiler import Shard, ShardKey, compile_shards, shard_keys_for, ticket_message
 from rules.conditions import TicketContext, has_keyword
 from rules.engine import Engine
 from rules.model import Decision, Rule, Ticket
 from rules.resolution import context_for, resolve
 from rules.store import Matrix, current_version, load_matrix
 from rules.tables import decisions
+from rules.verification import Finding
+
+log = logging.getLogger("quanze.rules")
 
 MAX_TEXT_CHARS = 10_000
 MAX_ATTRIBUTES = 64
+
+
+@dataclass(frozen=True)
+class Unservable:
+    """The newest rule-set version could not be loaded into the engine; an older one serves."""
+
+    version: int
+    code: str
+    message: str
+
+
+#: how many older versions a starting router tries when the newest cannot be served
+MAX_FALLBACK_VERSIONS = 50
 
 
 class Router:
@@ -51,21 +69,62 @@ class Router:
         self._refresh_interval = refresh_interval
         self._clock = clock
         self._history: OrderedDict[int, Matrix] = OrderedDict()
+        #: the matrix compiled by :meth:`prepare`, with its shards, until it is installed
+        self._prepared: tuple[Matrix, dict[ShardKey, Shard]] | None = None
+        #: set while the newest version cannot be served (an older one is)
+        self.unservable: Unservable | None = None
 
     # -- the current matrix -----------------------------------------------------------------
     def current(self) -> Matrix:
-        """The newest matrix, refreshed from the database when the interval has passed."""
+        """The newest servable matrix, refreshed from the database when the interval has
+        passed. A newest version the engine refuses is not retried until a newer one comes;
+        routing stays on the version in use (at start, the newest older one that loads)."""
         now = self._clock()
         if self._matrix is None or now - self._checked_at >= self._refresh_interval:
             with self._db.connect() as conn:
                 head = current_version(conn)
                 self._checked_at = now
-                if self._matrix is None or head != self._matrix.version:
+                if self._is_new(head):
                     with self._lock:
-                        if self._matrix is None or head != self._matrix.version:
-                            self._install(load_matrix(conn, head))
+                        if self._is_new(head):
+                            self._load_newest(conn, head)
         assert self._matrix is not None
         return self._matrix
+
+    def _is_new(self, head: int) -> bool:
+        if self._matrix is None:
+            return True
+        refused = self.unservable is not None and self.unservable.version == head
+        return head != self._matrix.version and not refused
+
+    def _load_newest(self, conn: Connection, head: int) -> None:
+        try:
+            self._install(load_matrix(conn, head))
+            return
+        except EngineError as exc:
+            self.unservable = Unservable(head, exc.code, str(exc))
+            log.error("rule-set version %d cannot be served (%s); %s", head, exc,
+                      "keeping the version in use" if self._matrix else "trying older ones")
+        if self._matrix is not None:
+            return
+        for version in range(head - 1, max(-1, head - 1 - MAX_FALLBACK_VERSIONS), -1):
+            try:
+                self._install(load_matrix(conn, version))
+            except EngineError as exc:
+                log.error("rule-set version %d cannot be served either (%s)", version, exc)
+                continue
+            log.warning("serving rule-set version %d instead of %d", version, head)
+            return
+        raise EngineError(f"no rule-set version from {head} down can be served",
+                          code="engine_no_servable_version", version=head)
+
+    def prepare(self, matrix: Matrix) -> None:
+        """Compile ``matrix`` and create its engine rulesets without using them yet: a change
+        that the engine would refuse raises here, inside the writer's transaction, so it is
+        never committed (a refused import used to commit first and brick every process)."""
+        shards = compile_shards(matrix.rules.values(), matrix.jurisdiction)
+        self._engine.preload(shards)
+        self._prepared = (matrix, shards)
 
     def install(self, matrix: Matrix) -> None:
         """Use ``matrix`` now (after this process committed it)."""
@@ -74,11 +133,39 @@ class Router:
                 self._install(matrix)
 
     def _install(self, matrix: Matrix) -> None:
-        self._engine.load(compile_shards(matrix.rules.values(), matrix.jurisdiction))
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is matrix:
+            shards = prepared[1]
+        else:
+            shards = compile_shards(matrix.rules.values(), matrix.jurisdiction)
+        self._engine.load(shards)
         self._matrix = matrix
+        if self.unservable is not None and matrix.version >= self.unservable.version:
+            self.unservable = None
         self._remember(matrix)
         if self._on_install is not None:
             self._on_install()
+
+    def status(self) -> dict[str, Any]:
+        """What this process serves, from memory (no database call: health reads it)."""
+        serving = self._matrix.version if self._matrix is not None else None
+        refused = self.unservable
+        return {"serving_version": serving, "degraded": refused is not None,
+                "unservable": None if refused is None else {
+                    "version": refused.version, "code": refused.code,
+                    "message": refused.message}}
+
+    def findings(self) -> list[Finding]:
+        """What ``verify`` must add about this process: an error while the newest version
+        cannot be served."""
+        refused, serving = self.unservable, self._matrix
+        if refused is None or serving is None:
+            return []
+        return [Finding(
+            "version_unservable", "error",
+            f"规则版本 {refused.version} 无法加载到规则引擎（{refused.code}），当前按版本 "
+            f"{serving.version} 派单；请修正后重新导入，或执行 quanze versions activate "
+            f"{serving.version} 恢复")]
 
     def at_version(self, conn: Connection, version: int) -> Matrix:
         """The matrix of an earlier version (for replay), with a small cache."""

@@ -112,6 +112,13 @@ def current_version(conn: Connection) -> int:
                .scalar_one())
 
 
+def list_versions(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest rule-set versions, newest first: number, time, who and why."""
+    rows = conn.execute(select(ruleset_versions).order_by(ruleset_versions.c.version.desc())
+                        .limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
 def load_matrix(conn: Connection, version: int | None = None) -> Matrix:
     """The matrix as it stood at ``version`` (default: the current one)."""
     head = current_version(conn)
@@ -163,6 +170,7 @@ class ChangeReport:
     changed: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     retired: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    dry_run: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -174,7 +182,8 @@ class ChangeReport:
                 "changed": {k: len(v) for k, v in self.changed.items()},
                 "retired": {k: len(v) for k, v in self.retired.items()},
                 "unchanged": self.unchanged,
-                "ids": {"added": self.added, "changed": self.changed, "retired": self.retired}}
+                "ids": {"added": self.added, "changed": self.changed, "retired": self.retired},
+                "dry_run": self.dry_run}
 
 
 def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

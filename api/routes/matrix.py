@@ -14,16 +14,18 @@ from jurisdiction.errors import InvalidInput, LimitExceeded
 from jurisdiction.model import Area, AreaLevel, Category, Unit, UnitKind
 from rules import admin
 from rules.bundle import dump_bundle, parse_bundle
-from rules.store import Matrix, rule_history
+from rules.store import Matrix, list_versions, rule_history
 from rules.verification import verify
 
 router = APIRouter(prefix="/v1", tags=["matrix"])
 
 
-def _change(services: Services, caller: Any, build: Any, note: str) -> dict[str, Any]:
+def _change(services: Services, caller: Any, build: Any, note: str, *,
+            dry_run: bool = False) -> dict[str, Any]:
     caller.require("editor")
     _, report = admin.apply(services.db, services.router, build, actor=caller.actor,
-                            note=note, now=services.clock(), after=services.after_matrix_change)
+                            note=note, now=services.clock(), after=services.after_matrix_change,
+                            dry_run=dry_run)
     return report.as_dict()
 
 
@@ -190,8 +192,13 @@ def retire_rule(rule_id: str, services: ServicesDep, caller: CallerDep) -> dict[
 # -- bundle, version, verify -------------------------------------------------------------------
 
 @router.put("/bundle", response_model=ChangeOut, summary="Import a bundle (all or nothing)")
-async def put_bundle(request: Request, services: ServicesDep, caller: CallerDep,
-                     mode: Literal["merge", "replace"] = "merge") -> dict[str, Any]:
+async def put_bundle(
+        request: Request, services: ServicesDep, caller: CallerDep,
+        mode: Literal["merge", "replace"] = "merge",
+        confirm: bool = Query(False, description="Needed when mode=replace would retire more "
+                              "than a fifth of the live rules (else 409 confirm_required)."),
+        dry_run: bool = Query(False, description="Check and compile the change, report what "
+                              "it would do, write nothing.")) -> dict[str, Any]:
     caller.require("editor")
     raw = await request.body()
     if len(raw) > services.settings.max_body_bytes:
@@ -206,16 +213,18 @@ async def put_bundle(request: Request, services: ServicesDep, caller: CallerDep,
                            code="invalid_json") from exc
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(import_document, services, caller, data, mode, "bundle")
+    return await run_in_threadpool(import_document, services, caller, data, mode, "bundle",
+                                   confirmed=confirm, dry_run=dry_run)
 
 
-def import_document(services: Services, caller: Any, data: Any, mode: str,
-                    what: str) -> dict[str, Any]:
+def import_document(services: Services, caller: Any, data: Any, mode: str, what: str, *,
+                    confirmed: bool = False, dry_run: bool = False) -> dict[str, Any]:
     bundle = parse_bundle(data, what=what)
     where = admin.bundle_locations(data) if isinstance(data, dict) else {}
     return _change(services, caller,
-                   lambda base: admin.bundle_changes(bundle, base, mode=mode, where=where),
-                   f"import {what} ({mode})")
+                   lambda base: admin.bundle_changes(bundle, base, mode=mode, where=where,
+                                                     confirmed=confirmed),
+                   f"import {what} ({mode})", dry_run=dry_run)
 
 
 @router.get("/bundle", summary="Export the matrix as a bundle")
@@ -252,4 +261,28 @@ def get_verify(services: ServicesDep, caller: CallerDep,
             at = parse_datetime(as_of)
         except ValueError as exc:
             raise InvalidInput(f"as_of: {exc}", code="invalid_value", field="as_of") from exc
-    return verify(m, at).as_dict()
+    report = verify(m, at)
+    report.findings[:0] = services.router.findings()
+    return report.as_dict()
+
+
+# -- rule-set versions -------------------------------------------------------------------------
+
+@router.get("/versions", summary="Rule-set versions, newest first, and the one served")
+def get_versions(services: ServicesDep, caller: CallerDep,
+                 limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+    with services.db.connect() as conn:
+        versions = list_versions(conn, limit=limit)
+    return {**services.router.status(), "versions": [
+        {"version": v["version"], "created_at": v["created_at"].isoformat(),
+         "actor": v["actor"], "note": v["note"]} for v in versions]}
+
+
+@router.post("/versions/{version}/activate", response_model=ChangeOut,
+             summary="Make an earlier version's matrix current again (as a new version)")
+def activate_version(version: int, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    caller.require("admin")
+    _, report = admin.activate_version(services.db, services.router, version,
+                                       actor=caller.actor, now=services.clock(),
+                                       after=services.after_matrix_change)
+    return report.as_dict()

@@ -22,7 +22,7 @@ def test_the_demo_district_imports_and_verify_reports_its_deliberate_overlap(
     path = tmp_path / "demo.json"
     path.write_text(json.dumps(demo.district(), ensure_ascii=False), encoding="utf-8")
     assert main(["import", str(path)]) == 0
-    assert "rule-set version 0 → 1" in capsys.readouterr().out
+    assert "规则版本 0 → 1" in capsys.readouterr().out
     assert main(["verify"]) == 1
     out = capsys.readouterr().out
     assert "overlap" in out and "R-040104-02" in out
@@ -38,7 +38,7 @@ def test_export_to_excel_and_back_changes_nothing(
     assert main(["export", str(tmp_path / "before.json")]) == 0
     capsys.readouterr()
     assert main(["import", str(tmp_path / "matrix.xlsx"), "--mode", "replace"]) == 0
-    assert "nothing changed (rule-set version 1)" in capsys.readouterr().out
+    assert "无变化（规则版本 1）" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "after.json")]) == 0
     assert (json.loads((tmp_path / "before.json").read_text(encoding="utf-8"))
             == json.loads((tmp_path / "after.json").read_text(encoding="utf-8")))
@@ -61,7 +61,7 @@ def test_the_shipped_duty_list_example_imports(
         cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     example = Path(__file__).parents[2] / "docs" / "examples" / "duty-list-example.xlsx"
     assert main(["import", str(example)]) == 0
-    assert "rule-set version 0 → 1" in capsys.readouterr().out
+    assert "规则版本 0 → 1" in capsys.readouterr().out
 
 
 def test_route_prints_the_decision_and_keys_create_prints_the_key_last(
