@@ -145,6 +145,7 @@ def create_app(settings: AppSettings | None = None, *,
             configure(services)
         app.state.services = services
         router.current()  # the first ticket does not pay for loading the matrix
+        router.start_refreshing()
         # A routing call allocates and frees a few hundred objects and leaves no cycles: at
         # CPython's default the young generation was collected every request or two, 3 % of
         # the server's time under load (measured), for nothing to free.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,16 +37,27 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+def _is_plain(value: Any) -> bool:
+    """A context value a JSON problem can carry (a NaN in the input made the problem itself
+    fail to encode, and the client got a 500)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int | bool)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QuanzeError)
     async def _quanze(request: Request, exc: QuanzeError) -> JSONResponse:
         extra: dict[str, Any] = {"context": {k: v for k, v in exc.context.items()
-                                             if isinstance(v, str | int | float | bool)}}
+                                             if _is_plain(v)}}
         if "field" in exc.context:
             extra["field"] = exc.context["field"]
         if isinstance(exc, BundleInvalid):
             extra["problems"] = [p.as_dict() for p in exc.problems]
-        return problem(exc.status, exc.code, exc.message, **extra)
+        response = problem(exc.status, exc.code, exc.message, **extra)
+        if exc.status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

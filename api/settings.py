@@ -14,3 +14,5 @@ class AppSettings(BaseSettings):
     #: largest request body accepted (bytes)
     max_body_bytes: int = 5_000_000
     max_batch: int = 1000
+    #: seconds a routing call waits for its decision to be stored before answering 503
+    write_timeout: float = 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, get_caller
 from api.schemas import BatchOut, BatchRequest, DecisionOut, RouteRequest
-from jurisdiction.errors import LimitExceeded
+from jurisdiction.errors import LimitExceeded, Unavailable
 from rules.model import Decision, Status, Ticket
 from rules.service import (
     decision_document,
@@ -113,7 +114,13 @@ async def route(request: Request) -> Response:
         documents = await run_in_threadpool(record_many, services, caller, [decided], now=now)
         return JSONResponse(documents[0])
     row = decision_row(document, ticket, request_json, actor=caller.actor, now=now)
-    await log.submit(row)
+    try:
+        await asyncio.wait_for(log.submit(row), services.settings.write_timeout)
+    except TimeoutError:
+        # Not acknowledged, so nothing is lost: the client retries (the row may still land).
+        raise Unavailable("the decision could not be stored in time; retry shortly",
+                          code="database_unavailable",
+                          timeout=services.settings.write_timeout) from None
     # The document is built by quanze and shaped as DecisionOut (tested); returning it as
     # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
     return Response(orjson.dumps(document), media_type="application/json")
