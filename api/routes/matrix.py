@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.deps import CallerDep, Services, ServicesDep
 from api.schemas import AreaIn, CategoryIn, ChangeOut, RuleIn, RulePatch, UnitIn
+from arbitration.service import calendar_findings
 from jurisdiction.errors import InvalidInput, LimitExceeded
 from jurisdiction.model import Area, AreaLevel, Category, Unit, UnitKind
 from rules import admin
@@ -240,6 +241,8 @@ def ruleset(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
 def get_verify(services: ServicesDep, caller: CallerDep,
                as_of: str | None = Query(None, description="ISO time; default now")
                ) -> dict[str, Any]:
+    """Gaps, overlaps, shadowed rules, dangling references, and `calendar_unknown` where a
+    district's working-day calendar lacks this year, or (from 1 November) next year."""
     m = services.router.current()
     at = services.clock()
     if as_of:
@@ -249,4 +252,7 @@ def get_verify(services: ServicesDep, caller: CallerDep,
             at = parse_datetime(as_of)
         except ValueError as exc:
             raise InvalidInput(f"as_of: {exc}", code="invalid_value", field="as_of") from exc
-    return verify(m, at).as_dict()
+    report = verify(m, at)
+    with services.db.connect() as conn:
+        report.findings += calendar_findings(conn, m, at)
+    return report.as_dict()
