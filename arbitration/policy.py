@@ -132,9 +132,8 @@ def _invalid(where: str, what: str, value: Any) -> InvalidInput:
         shown = shown[:77] + "..."
     # The context travels into problem+json: NaN and infinities are not JSON, so they (and
     # containers) go as their repr.
-    safe = value if isinstance(value, str | int | bool) or value is None else shown
-    if isinstance(value, float) and math.isfinite(value):
-        safe = value
+    finite = isinstance(value, float) and math.isfinite(value)
+    safe: Any = value if finite or isinstance(value, str | int) or value is None else shown
     return InvalidInput(f"policy field {where} {what} (got {shown})", code="invalid_policy",
                         field=where, value=safe)
 

@@ -51,8 +51,8 @@ from sqlalchemy.exc import IntegrityError
 
 from arbitration import audit
 from arbitration import disputes as dispute_rules
-from arbitration.disputes import ACTIVE_STATUSES, DisputeState, DisputeStatus, Statement
 from arbitration.calendar import is_provisional, library_years, missing_years, to_local
+from arbitration.disputes import ACTIVE_STATUSES, DisputeState, DisputeStatus, Statement
 from arbitration.policy import DEFAULT_POLICY, Policy
 from arbitration.tables import (
     dispute_events,
@@ -218,8 +218,9 @@ def calendar_findings(conn: Connection, matrix: Matrix, at: datetime) -> list[Fi
     when the matrix has none), a year whose holidays should be known by ``at`` — this year,
     and from 1 November next year too — that neither the holiday library nor the district's
     calendar override covers. Deadlines counted over such a year are provisional."""
-    districts = sorted(code for code, area in matrix.jurisdiction.areas.items()
-                       if area.parent is None)
+    districts: list[str | None] = [code for code, area in
+                                   sorted(matrix.jurisdiction.areas.items())
+                                   if area.parent is None]
     last_known = library_years()[1]
     findings: list[Finding] = []
     for district in districts or [None]:
