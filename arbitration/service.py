@@ -177,10 +177,11 @@ def retime_provisional_deadlines(conn: Connection,
     year's holidays. A changed deadline is written with a ``deadline_revised`` event and an
     audit entry. Returns how many changed."""
     d = disputes_table.c
+    # Locked like add_statement's read, so a statement or claim is not overwritten meanwhile.
     rows = conn.execute(select(d.id, d.area, d.state)
                         .where(d.status.in_([str(s) for s in ACTIVE_STATUSES]),
                                d.stage_deadline.is_not(None))
-                        .order_by(d.id)).mappings().all()
+                        .order_by(d.id).with_for_update()).mappings().all()
     policies_by_district: dict[str | None, Policy] = {}
     changed = 0
     for row in rows:
@@ -193,8 +194,11 @@ def retime_provisional_deadlines(conn: Connection,
         after = dispute_rules.retime(before, policies_by_district[key])
         if after == before:
             continue
-        conn.execute(update(disputes_table).where(d.id == row["id"])
-                     .values(**_dispute_values(after)))
+        result = conn.execute(update(disputes_table).where(
+            d.id == row["id"], d.status == str(before.status),
+            d.stage_deadline == before.stage_deadline).values(**_dispute_values(after)))
+        if result.rowcount != 1:
+            continue  # claimed or closed concurrently: its new stage has its own deadline
         payload = {"stage": str(after.status),
                    "before": _iso(before.stage_deadline), "after": _iso(after.stage_deadline),
                    "provisional": after.stage_deadline_provisional}
