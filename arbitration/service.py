@@ -410,10 +410,9 @@ def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,
         doc["pending_return"] = {**pending, "unit": _ref(units, pending["unit"]),
                                  "proposed_unit": _ref(units, pending["proposed_unit"])}
     if policy is not None:
-        deadline = return_deadline(state, policy)
-        shown = deadline is not None and not state.accepted
-        doc["return_deadline"] = deadline.isoformat() if deadline is not None and shown else None
-        doc["return_deadline_provisional"] = (shown
+        deadline = return_deadline(state, policy) if not state.accepted else None
+        doc["return_deadline"] = deadline.isoformat() if deadline is not None else None
+        doc["return_deadline_provisional"] = (deadline is not None
                                               and is_return_deadline_provisional(state, policy))
     return doc
 
