@@ -18,7 +18,7 @@ from api import demo
 from api.db import make_engine, upgrade
 from api.deps import utc_now
 from api.settings import AppSettings
-from jurisdiction.errors import BundleInvalid, QuanzeError
+from jurisdiction.errors import BundleInvalid, NotFound, QuanzeError
 
 
 def _settings() -> AppSettings:
@@ -204,10 +204,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rules.verification import verify
+    from arbitration.service import verify_in_service
 
     with _services() as services:
-        report = verify(services.router.current(), utc_now())
+        report = verify_in_service(services.db, services.router, utc_now())
         if args.json:
             print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         else:
@@ -284,6 +284,205 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- policy (the district's process rules and working-day calendar) ------------------------
+
+_SOURCES = {"district": "本区策略", "default": "默认策略", "builtin": "内置策略（天津规则）"}
+_STAGES = {"open": "待认领", "under_review": "审理中"}
+_INTERIM = {"first_receiver": "首接单位", "territorial_unit": "属地单位"}
+_RANGE_SEPARATORS = ("..", "~", "～", "至")
+#: The longest range a line of a dates file may give (the longest holiday is 8–9 days).
+_MAX_RANGE_DAYS = 31
+
+
+def _policy_district(services: Any, district: str | None) -> str | None:
+    """The district (top area) whose policy ``--district AREA`` names; None for the default."""
+    if district is None:
+        return None
+    j = services.router.current().jurisdiction
+    if district not in j.areas:
+        raise NotFound(f"unknown area {district!r}", code="area_not_found",
+                       field="district", area_code=district)
+    top: str = j.district_of(district)
+    return top
+
+
+def _district_name(services: Any, district: str | None) -> str:
+    if district is None:
+        return "默认策略（未单独设置策略的区）"
+    area = services.router.current().jurisdiction.areas.get(district)
+    return f"{area.name}（{district}）" if area is not None else district
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _print_policy(services: Any, found: dict[str, Any], now: Any) -> None:
+    from arbitration.calendar import library_years, missing_years, to_local
+    from arbitration.policy import Policy
+
+    policy = Policy.from_dict(found["policy"])
+    set_by = (f"，{found['set_at']} 由 {found['set_by']} 设置" if found["set_by"] else "")
+    print(f"{_district_name(services, found['district'] if found['district'] != '*' else None)}"
+          f"：修订 {found['revision']}（{_SOURCES.get(found['source'], found['source'])}"
+          f"{set_by}）")
+    print(f"  时区：{policy.tz}")
+    windows = "，".join(f"{k} {_number(v)}" for k, v in policy.return_windows.items())
+    print(f"  退单时限（工作日）：{windows}（默认 {policy.default_tier}）")
+    sign_in = "，".join(
+        f"{k} {_number(w.amount)}{'分钟' if w.unit == 'minutes' else '个工作日'}"
+        for k, w in policy.sign_in_windows.items())
+    print(f"  签收时限：{sign_in}（默认 {policy.default_urgency}）")
+    stages = "，".join(f"{_STAGES.get(k, k)} {_number(v)}"
+                      for k, v in policy.dispute_deadlines.items())
+    print(f"  争议各阶段期限（工作日）：{stages}")
+    print(f"  反复派单上限：{policy.bounce_cap} 次")
+    print(f"  临时持有顺序：{' → '.join(_INTERIM.get(s, s) for s in policy.interim_order)}")
+    first, last = library_years()
+    cal = policy.calendar
+    print(f"  工作日历：节假日库收录 {first}–{last} 年"
+          + (f"；本策略补录 {'、'.join(str(y) for y in sorted(cal.years))} 年"
+             if cal.years else "；本策略未补录年份"))
+    years = sorted(cal.years | {d.year for d in cal.holidays | cal.working_days})
+    for year in years:
+        off = sum(1 for d in cal.holidays if d.year == year)
+        on = sum(1 for d in cal.working_days if d.year == year)
+        print(f"    {year} 年：放假 {off} 天，调休上班 {on} 天"
+              + ("" if year in cal.years else "（只改这些日期，其余按节假日库）"))
+    for year in missing_years(to_local(now, policy.tz).date(), cal):
+        print(f"  提醒：{year} 年的节假日安排尚未录入，{year} 年的期限暂按周一至周五计算，"
+              "标为临时期限。")
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from arbitration.service import get_policy
+
+    with _services() as services:
+        district = _policy_district(services, args.district)
+        with services.db.connect() as conn:
+            found = get_policy(conn, district)
+        if args.json:
+            print(json.dumps(found, ensure_ascii=False, indent=1))
+        else:
+            _print_policy(services, found, utc_now())
+        return 0
+
+
+def _save_policy(services: Any, district: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    from arbitration.service import put_policy
+
+    with services.db.begin() as conn:
+        return put_policy(conn, district, data, actor=_Cli().actor, now=utc_now(),
+                          matrix=services.router.current())
+
+
+def _policy_error(exc: QuanzeError) -> int:
+    field = exc.context.get("field")
+    where = f"，字段 {field}" if field else ""
+    print(f"错误（{exc.code}{where}）：{exc.message}", file=sys.stderr)
+    return 1
+
+
+def cmd_policy_set(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        print(f"错误：无法读取 {path}：{exc}", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict):
+        print(f"错误：{path} 应是一个 JSON 对象（策略的各字段）", file=sys.stderr)
+        return 2
+    with _services() as services:
+        try:
+            district = _policy_district(services, args.district)
+            saved = _save_policy(services, district, data)
+        except QuanzeError as exc:
+            return _policy_error(exc)
+        print(f"已保存{_district_name(services, district)}的策略：修订 {saved['revision']}"
+              f"（未写明的字段取内置值）")
+        if saved["revised_deadlines"]:
+            print(f"重新计算了 {saved['revised_deadlines']} 个争议的临时期限")
+        return 0
+
+
+def read_dates(path: Path, year: int) -> list[str]:
+    """The dates of a clerk's file, one per line: ``2027-01-01``, or a range
+    ``2027-02-06..2027-02-13`` (also ``~`` or ``至``); ``#`` starts a comment. Every date must
+    lie in ``year``. Raises ``ValueError`` with a Chinese message naming the line."""
+    from datetime import date, timedelta
+
+    out: list[str] = []
+    text = path.read_text(encoding="utf-8-sig")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        ends = [line]
+        for sep in _RANGE_SEPARATORS:
+            if sep in line:
+                ends = [part.strip() for part in line.split(sep, 1)]
+                break
+        try:
+            days = [date.fromisoformat(end) for end in ends if len(end) == 10]
+        except ValueError:
+            days = []
+        if len(days) != len(ends):
+            raise ValueError(f"{path.name} 第{number}行：“{line}”不是日期（应为 YYYY-MM-DD，"
+                             "或 YYYY-MM-DD..YYYY-MM-DD 表示一段日期）")
+        first, last = days[0], days[-1]
+        if last < first or (last - first).days >= _MAX_RANGE_DAYS:
+            raise ValueError(f"{path.name} 第{number}行：“{line}”不是一段有效的日期"
+                             f"（结束不早于开始，最长 {_MAX_RANGE_DAYS} 天）")
+        for d in (first, last):
+            if d.year != year:
+                raise ValueError(f"{path.name} 第{number}行：{d.isoformat()} 不在 {year} 年")
+        while first <= last:
+            out.append(first.isoformat())
+            first += timedelta(days=1)
+    return out
+
+
+def cmd_policy_calendar(args: argparse.Namespace) -> int:
+    from arbitration.policy import Policy, calendar_as_dict
+    from arbitration.service import get_policy
+
+    year: int = args.year
+    try:
+        holidays = read_dates(Path(args.holidays_file), year)
+        working = (read_dates(Path(args.working_days_file), year)
+                   if args.working_days_file else [])
+    except OSError as exc:
+        print(f"错误：无法读取文件：{exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    with _services() as services:
+        try:
+            district = _policy_district(services, args.district)
+            with services.db.connect() as conn:
+                current = get_policy(conn, district)["policy"]
+            cal = calendar_as_dict(Policy.from_dict(current).calendar)
+            # This year's dates are replaced by the files; other years stay as they were.
+            data = {**current, "calendar": {
+                "years": sorted(set(cal["years"]) | {year}),
+                "holidays": [d for d in cal["holidays"] if not d.startswith(f"{year}-")]
+                + holidays,
+                "working_days": [d for d in cal["working_days"]
+                                 if not d.startswith(f"{year}-")] + working}}
+            saved = _save_policy(services, district, data)
+        except QuanzeError as exc:
+            return _policy_error(exc)
+        print(f"已录入{_district_name(services, district)} {year} 年的节假日安排："
+              f"放假 {len(set(holidays))} 天，调休上班 {len(set(working))} 天"
+              f"（策略修订 {saved['revision']}）")
+        print(f"{year} 年的期限今后按此计算，不再标为临时期限。")
+        if saved["revised_deadlines"]:
+            print(f"重新计算了 {saved['revised_deadlines']} 个争议的临时期限")
+        return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(make_engine(settings.database_url))
@@ -353,6 +552,27 @@ def build_parser() -> argparse.ArgumentParser:
     s = versions.add_parser("activate", help="make version N's matrix current again")
     s.add_argument("version", type=int)
     s.set_defaults(func=cmd_versions_activate)
+    policy = sub.add_parser("policy", help="the district's process rules and working-day "
+                            "calendar").add_subparsers(dest="policy", required=True)
+    s = policy.add_parser("show", help="print the policy in force (--json: as the API)")
+    s.add_argument("--district", help="an area code: its district's policy (default: the "
+                   "policy of districts without their own)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_policy_show)
+    s = policy.add_parser("set", help="store a policy from a JSON file (fields left out take "
+                          "the built-in values)")
+    s.add_argument("file", metavar="FILE.json")
+    s.add_argument("--district")
+    s.set_defaults(func=cmd_policy_set)
+    s = policy.add_parser("calendar", help="enter one year's holidays and adjusted working "
+                          "days (调休) into the policy")
+    s.add_argument("--year", type=int, required=True)
+    s.add_argument("--holidays-file", dest="holidays_file", required=True,
+                   help="dates not worked, one per line or a range A..B")
+    s.add_argument("--working-days-file", dest="working_days_file",
+                   help="weekend dates worked (调休), one per line or a range A..B")
+    s.add_argument("--district")
+    s.set_defaults(func=cmd_policy_calendar)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     s = db.add_parser("upgrade", help="apply migrations")
     s.set_defaults(func=cmd_db_upgrade)

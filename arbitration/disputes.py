@@ -67,7 +67,8 @@ class DisputeState:
     """A dispute between ``parties`` (unit codes), usually about one ticket.
 
     ``stage_deadline`` is when the current stage must end (claimed while ``open``, ruled while
-    ``under_review``); None once ruled or withdrawn.
+    ``under_review``); None once ruled or withdrawn. ``stage_deadline_provisional``: it was
+    counted over a year the district's calendar does not cover (see :func:`retime`).
     """
 
     id: str
@@ -83,6 +84,7 @@ class DisputeState:
     statements: tuple[Statement, ...] = ()
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
+    stage_deadline_provisional: bool = False
 
     @property
     def is_active(self) -> bool:
@@ -97,6 +99,7 @@ class DisputeState:
                 "ticket_id": self.ticket_id, "category": self.category, "area": self.area,
                 "opened_at": self.opened_at.isoformat(), "reason": str(self.reason),
                 "arbiter": self.arbiter, "stage_deadline": iso(self.stage_deadline),
+                "stage_deadline_provisional": self.stage_deadline_provisional,
                 "statements": [s.as_dict() for s in self.statements],
                 "claimed_at": iso(self.claimed_at), "closed_at": iso(self.closed_at)}
 
@@ -110,6 +113,35 @@ def deadline_for(stage: str, since: datetime, policy: Policy = DEFAULT_POLICY) -
     '2025-10-10T15:00:00+08:00'
     """
     return policy.dispute_deadline(str(stage), since)
+
+
+def stage_started(state: DisputeState) -> datetime:
+    """When the dispute's current stage began: its claim while under review, else its opening."""
+    if state.status is DisputeStatus.UNDER_REVIEW and state.claimed_at is not None:
+        return state.claimed_at
+    return state.opened_at
+
+
+def retime(state: DisputeState, policy: Policy = DEFAULT_POLICY) -> DisputeState:
+    """The dispute with a *provisional* stage deadline counted again under ``policy`` (e.g.
+    after the district entered next year's holidays); any other dispute is returned as it is,
+    since a firm deadline does not move when the policy changes later.
+
+    >>> t = datetime.fromisoformat("2026-12-30T10:00:00+08:00")
+    >>> d = open_dispute("D1", parties=["A"], reason="manual", opened_at=t)
+    >>> d.stage_deadline.isoformat(), d.stage_deadline_provisional
+    ('2027-01-01T10:00:00+08:00', True)
+    >>> known = Policy.from_dict({"calendar": {"years": [2027], "holidays": ["2027-01-01"]}})
+    >>> r = retime(d, known)
+    >>> r.stage_deadline.isoformat(), r.stage_deadline_provisional
+    ('2027-01-04T10:00:00+08:00', False)
+    """
+    if not state.is_active or not state.stage_deadline_provisional:
+        return state
+    since = stage_started(state)
+    deadline = deadline_for(state.status, since, policy)
+    return replace(state, stage_deadline=deadline,
+                   stage_deadline_provisional=policy.is_provisional(since, deadline))
 
 
 def _reason(value: str) -> DisputeReason:
@@ -135,10 +167,12 @@ def open_dispute(dispute_id: str, *, parties: Iterable[str], reason: str, opened
     if not units:
         raise InvalidInput("a dispute needs at least one party", code="invalid_parties",
                            field="parties")
+    deadline = deadline_for(DisputeStatus.OPEN, opened_at, policy)
     return DisputeState(
         id=dispute_id, status=DisputeStatus.OPEN, parties=units, ticket_id=ticket_id,
         category=category, area=area, opened_at=opened_at, reason=_reason(reason),
-        stage_deadline=deadline_for(DisputeStatus.OPEN, opened_at, policy))
+        stage_deadline=deadline,
+        stage_deadline_provisional=policy.is_provisional(opened_at, deadline))
 
 
 def _closed(state: DisputeState, action: str) -> Conflict:
@@ -170,8 +204,10 @@ def claim(state: DisputeState, arbiter: str, now: datetime,
                        code="dispute_claimed", dispute_id=state.id, arbiter=state.arbiter)
     if state.status is not DisputeStatus.OPEN:
         raise _closed(state, "claimed")
+    deadline = deadline_for(DisputeStatus.UNDER_REVIEW, now, policy)
     return replace(state, status=DisputeStatus.UNDER_REVIEW, arbiter=arbiter, claimed_at=now,
-                   stage_deadline=deadline_for(DisputeStatus.UNDER_REVIEW, now, policy))
+                   stage_deadline=deadline,
+                   stage_deadline_provisional=policy.is_provisional(now, deadline))
 
 
 def add_statement(state: DisputeState, unit: str, text: str, *, at: datetime,
@@ -237,7 +273,8 @@ def record_ruling(state: DisputeState, arbiter: str, now: datetime) -> DisputeSt
     if not can_rule(state, arbiter):
         raise Conflict(f"dispute {state.id} must be claimed by {arbiter} before it is ruled",
                        code="dispute_not_claimed", dispute_id=state.id, arbiter=state.arbiter)
-    return replace(state, status=DisputeStatus.RULED, stage_deadline=None, closed_at=now)
+    return replace(state, status=DisputeStatus.RULED, stage_deadline=None,
+                   stage_deadline_provisional=False, closed_at=now)
 
 
 def withdraw(state: DisputeState, now: datetime) -> DisputeState:
@@ -249,4 +286,5 @@ def withdraw(state: DisputeState, now: datetime) -> DisputeState:
     """
     if not state.is_active:
         raise _closed(state, "withdrawn")
-    return replace(state, status=DisputeStatus.WITHDRAWN, stage_deadline=None, closed_at=now)
+    return replace(state, status=DisputeStatus.WITHDRAWN, stage_deadline=None,
+                   stage_deadline_provisional=False, closed_at=now)

@@ -13,6 +13,18 @@ them, so a district changes a number by changing data.
 >>> custom = Policy.from_dict({"bounce_cap": 4, "return_windows": {"standard": 1, "complex": 3}})
 >>> custom.bounce_cap, custom.return_window("complex")
 (4, 3.0)
+
+Every number is checked for meaning, not only type: a policy that is accepted keeps routing,
+ticket events and statistics working (a window of 1e9 working days, ``NaN`` or an unknown
+time zone is refused, naming the field). The limits are the ``MAX_*`` constants below.
+
+The district's calendar override (``calendar``, see :mod:`arbitration.calendar`) is part of
+the policy, so every working-day count of the district uses it:
+
+>>> p = Policy.from_dict({"calendar": {"years": [2027], "holidays": ["2027-01-01"]}})
+>>> eve = datetime.fromisoformat("2026-12-31T10:00:00+08:00")
+>>> p.return_deadline(eve).isoformat(), p.is_provisional(eve, p.return_deadline(eve))
+('2027-01-04T10:00:00+08:00', False)
 """
 
 from __future__ import annotations
@@ -20,12 +32,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from arbitration.calendar import DEFAULT_TZ, add_minutes, add_working_days, zone
+from arbitration.calendar import (
+    DEFAULT_TZ,
+    LIBRARY,
+    Calendar,
+    add_minutes,
+    add_working_days,
+    is_provisional,
+    zone,
+)
 from jurisdiction.errors import InvalidInput
 
 WindowUnit = Literal["minutes", "working_days"]
@@ -48,6 +68,25 @@ DISPUTE_STAGES = ("open", "under_review")
 INTERIM_SOURCES = ("first_receiver", "territorial_unit")
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+#: The longest window in working days (return, sign-in, dispute stage). Time limits in practice
+#: are 1–15 working days (domain.md §5); 60 (about three months) leaves room and keeps every
+#: deadline within the next year, which the calendar check of ``verify`` looks at.
+MAX_WINDOW_WORKING_DAYS = 60
+#: The longest window in minutes of calendar time (sign-in: 15 or 30 in practice): a week.
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+#: The highest bounce cap: past this many dispatches nobody waits for a cap any more.
+MAX_BOUNCE_CAP = 20
+#: Sizes of the code tables (reason codes, tiers, urgencies) and their codes and labels; a
+#: code longer than the API accepts in an event could never be used.
+MAX_CODES = 50
+MAX_CODE_LENGTH = 40
+MAX_LABEL_LENGTH = 40
+#: The calendar override: years it may describe, how many, how many dates per list.
+CALENDAR_YEARS = (2000, 2100)
+MAX_CALENDAR_YEARS = 20
+MAX_CALENDAR_DATES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +103,11 @@ class Window:
     amount: float
     unit: WindowUnit
 
-    def deadline(self, since: datetime, tz: str = DEFAULT_TZ) -> datetime:
+    def deadline(self, since: datetime, tz: str = DEFAULT_TZ,
+                 calendar: Calendar = LIBRARY) -> datetime:
         if self.unit == "minutes":
             return add_minutes(since, self.amount, tz)
-        return add_working_days(since, self.amount, tz)
+        return add_working_days(since, self.amount, tz, calendar)
 
     def as_dict(self) -> dict[str, float]:
         return {self.unit: self.amount}
@@ -81,31 +121,113 @@ class Window:
             if len(value) != 1 or next(iter(value)) not in ("minutes", "working_days"):
                 raise _invalid(where, "must be {'minutes': n} or {'working_days': n}", value)
             unit: WindowUnit = "minutes" if "minutes" in value else "working_days"
-            return cls(_positive(value[unit], f"{where}.{unit}"), unit)
-        return cls(_positive(value, where), "working_days")
+            limit = MAX_WINDOW_MINUTES if unit == "minutes" else MAX_WINDOW_WORKING_DAYS
+            return cls(_positive(value[unit], f"{where}.{unit}", limit=limit), unit)
+        return cls(_positive(value, where, limit=MAX_WINDOW_WORKING_DAYS), "working_days")
 
 
 def _invalid(where: str, what: str, value: Any) -> InvalidInput:
-    return InvalidInput(f"policy field {where} {what} (got {value!r})", code="invalid_policy",
-                        field=where, value=value)
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    # The context travels into problem+json: NaN and infinities are not JSON, so they (and
+    # containers) go as their repr.
+    finite = isinstance(value, float) and math.isfinite(value)
+    safe: Any = value if finite or isinstance(value, str | int) or value is None else shown
+    return InvalidInput(f"policy field {where} {what} (got {shown})", code="invalid_policy",
+                        field=where, value=safe)
 
 
-def _positive(value: Any, where: str, *, integer: bool = False) -> float:
-    ok_type = int if integer else (int, float)
-    if (isinstance(value, bool) or not isinstance(value, ok_type)
-            or not math.isfinite(value) or value <= 0):
-        kind = "a positive integer" if integer else "a positive number"
-        raise _invalid(where, f"must be {kind}", value)
+def _positive(value: Any, where: str, *, limit: float) -> float:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or not 0 < value <= limit):
+        raise _invalid(where, f"must be a positive number of at most {limit:g}", value)
     return float(value)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping) or not value:
         raise _invalid(where, "must be a non-empty object", value)
+    if len(value) > MAX_CODES:
+        raise _invalid(where, f"may hold at most {MAX_CODES} entries", len(value))
     for key in value:
-        if not isinstance(key, str) or not _CODE.match(key):
-            raise _invalid(f"{where}.{key}", "is not a snake_case code", key)
+        if (not isinstance(key, str) or not _CODE.match(key)
+                or len(key) > MAX_CODE_LENGTH):
+            raise _invalid(f"{where}.{key}", "is not a snake_case code of at most "
+                           f"{MAX_CODE_LENGTH} characters", key)
     return value
+
+
+def _date(value: Any, where: str) -> date:
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            d = date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if CALENDAR_YEARS[0] <= d.year <= CALENDAR_YEARS[1]:
+                return d
+            raise _invalid(where, f"must lie in the years {CALENDAR_YEARS[0]}–"
+                           f"{CALENDAR_YEARS[1]}", value)
+    raise _invalid(where, "must be a date YYYY-MM-DD", value)
+
+
+def _dates(value: Any, where: str) -> frozenset[date]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _invalid(where, "must be a list of dates YYYY-MM-DD", value)
+    if len(value) > MAX_CALENDAR_DATES:
+        raise _invalid(where, f"may list at most {MAX_CALENDAR_DATES} dates", len(value))
+    return frozenset(_date(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
+def calendar_from_dict(data: Any, where: str = "calendar") -> Calendar:
+    """A district's calendar override from ``{"years": [...], "holidays": [...],
+    "working_days": [...]}`` (each optional; duplicates are dropped). Raises ``InvalidInput``
+    ``invalid_policy`` naming the field, e.g. ``calendar.holidays[2]``.
+
+    >>> c = calendar_from_dict({"years": [2027], "holidays": ["2027-01-01"]})
+    >>> c.covers_year(2027), sorted(c.holidays)
+    (True, [datetime.date(2027, 1, 1)])
+    >>> calendar_from_dict({"holidays": ["2027-02-07"], "working_days": ["2027-02-07"]})
+    Traceback (most recent call last):
+      ...
+    jurisdiction.errors.InvalidInput: policy field calendar.working_days[0] lists 2027-02-07, which calendar.holidays lists too (got '2027-02-07') (field='calendar.working_days[0]', value='2027-02-07')
+    """  # noqa: E501
+    if not isinstance(data, Mapping):
+        raise _invalid(where, "must be an object with years, holidays and working_days", data)
+    for key in data:
+        if key not in ("years", "holidays", "working_days"):
+            raise _invalid(f"{where}.{key}", "is not a calendar field (years, holidays, "
+                           "working_days)", data[key])
+    raw_years = data.get("years", [])
+    if isinstance(raw_years, str) or not isinstance(raw_years, list | tuple):
+        raise _invalid(f"{where}.years", "must be a list of years", raw_years)
+    if len(raw_years) > MAX_CALENDAR_YEARS:
+        raise _invalid(f"{where}.years", f"may list at most {MAX_CALENDAR_YEARS} years",
+                       len(raw_years))
+    lo, hi = CALENDAR_YEARS
+    for i, year in enumerate(raw_years):
+        if isinstance(year, bool) or not isinstance(year, int) or not lo <= year <= hi:
+            raise _invalid(f"{where}.years[{i}]", f"must be a year from {lo} to {hi}", year)
+    holidays = _dates(data.get("holidays", []), f"{where}.holidays")
+    working = _dates(data.get("working_days", []), f"{where}.working_days")
+    for i, item in enumerate(data.get("working_days", [])):
+        if date.fromisoformat(item) in holidays:
+            raise _invalid(f"{where}.working_days[{i}]",
+                           f"lists {item}, which {where}.holidays lists too", item)
+    return Calendar(years=frozenset(raw_years), holidays=holidays, working_days=working)
+
+
+def calendar_as_dict(calendar: Calendar) -> dict[str, list[Any]]:
+    """The override as plain JSON-ready data, sorted.
+
+    >>> calendar_as_dict(calendar_from_dict({"years": [2027], "holidays": ["2027-01-01"]}))
+    {'years': [2027], 'holidays': ['2027-01-01'], 'working_days': []}
+    """
+    return {"years": sorted(calendar.years),
+            "holidays": [d.isoformat() for d in sorted(calendar.holidays)],
+            "working_days": [d.isoformat() for d in sorted(calendar.working_days)]}
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -125,11 +247,13 @@ class Policy:
     - ``dispute_deadlines``: dispute stage → working days allowed in it.
     - ``interim_order``: where a ticket's interim owner comes from, first match wins.
     - ``tz``: the district's time zone, in which working days are counted.
+    - ``calendar``: the district's calendar override (:class:`~arbitration.calendar.Calendar`:
+      ``years`` it fully describes, ``holidays`` and ``working_days``) on top of the library.
 
     >>> Policy.from_dict({"bounce_cap": 0})
     Traceback (most recent call last):
       ...
-    jurisdiction.errors.InvalidInput: policy field bounce_cap must be an integer of at least 2 (got 0) (field='bounce_cap', value=0)
+    jurisdiction.errors.InvalidInput: policy field bounce_cap must be an integer from 2 to 20 (got 0) (field='bounce_cap', value=0)
     """  # noqa: E501
 
     reason_codes: Mapping[str, str] = field(default_factory=lambda: REASON_CODES)
@@ -147,6 +271,7 @@ class Policy:
         default_factory=lambda: _frozen({"open": 2.0, "under_review": 5.0}))
     interim_order: tuple[str, ...] = INTERIM_SOURCES
     tz: str = DEFAULT_TZ
+    calendar: Calendar = LIBRARY
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -184,7 +309,8 @@ class Policy:
         >>> DEFAULT_POLICY.return_deadline(start).isoformat()   # National Day 1–7 October
         '2026-10-08T09:00:00+08:00'
         """
-        return add_working_days(dispatched_at, self.return_window(tier), self.tz)
+        return add_working_days(dispatched_at, self.return_window(tier), self.tz,
+                                self.calendar)
 
     def sign_in_deadline(self, dispatched_at: datetime, urgency: str | None = None) -> datetime:
         """When a unit dispatched at ``dispatched_at`` must have signed in.
@@ -198,7 +324,7 @@ class Policy:
             raise InvalidInput(
                 f"unknown urgency {key!r}; expected one of {', '.join(self.sign_in_windows)}",
                 code="invalid_urgency", field="urgency", urgency=key)
-        return self.sign_in_windows[key].deadline(dispatched_at, self.tz)
+        return self.sign_in_windows[key].deadline(dispatched_at, self.tz, self.calendar)
 
     def dispute_deadline(self, stage: str, since: datetime) -> datetime:
         """When a dispute that entered ``stage`` at ``since`` must leave it.
@@ -212,7 +338,23 @@ class Policy:
                 f"dispute stage {stage!r} has no deadline; expected one of "
                 f"{', '.join(self.dispute_deadlines)}",
                 code="invalid_stage", field="stage", stage=stage)
-        return add_working_days(since, self.dispute_deadlines[stage], self.tz)
+        return add_working_days(since, self.dispute_deadlines[stage], self.tz, self.calendar)
+
+    def is_provisional(self, since: datetime, deadline: datetime) -> bool:
+        """Whether a deadline counted in working days from ``since`` touched a year the
+        district's calendar does not cover (it may move once that year is known).
+
+        >>> since = datetime.fromisoformat("2026-12-30T10:00:00+08:00")
+        >>> DEFAULT_POLICY.is_provisional(since, DEFAULT_POLICY.dispute_deadline("open", since))
+        True
+        """
+        return is_provisional(since, deadline, self.tz, self.calendar)
+
+    def with_library_until(self, year: int | None) -> Policy:
+        """This policy with its calendar's library pinned to the years up to ``year`` (how a
+        stored event is replayed: with the library as it was when the event was applied)."""
+        pinned = self.calendar.pinned(year)
+        return self if pinned is self.calendar else replace(self, calendar=pinned)
 
     # -- (de)serialisation -----------------------------------------------------------------
 
@@ -232,6 +374,7 @@ class Policy:
             "dispute_deadlines": dict(self.dispute_deadlines),
             "interim_order": list(self.interim_order),
             "tz": self.tz,
+            "calendar": calendar_as_dict(self.calendar),
         }
 
     @classmethod
@@ -242,7 +385,7 @@ class Policy:
         >>> Policy.from_dict({"return_windows": {"standard": -1}}).bounce_cap
         Traceback (most recent call last):
           ...
-        jurisdiction.errors.InvalidInput: policy field return_windows.standard must be a positive number (got -1) (field='return_windows.standard', value=-1)
+        jurisdiction.errors.InvalidInput: policy field return_windows.standard must be a positive number of at most 60 (got -1) (field='return_windows.standard', value=-1)
         """  # noqa: E501
         if not isinstance(data, Mapping):
             raise _invalid("(policy)", "must be an object", data)
@@ -256,14 +399,18 @@ class Policy:
         if "reason_codes" in data:
             raw = _mapping(data["reason_codes"], "reason_codes")
             for code, label in raw.items():
-                if not isinstance(label, str) or not label.strip():
-                    raise _invalid(f"reason_codes.{code}", "needs a non-empty label", label)
+                if (not isinstance(label, str) or not label.strip()
+                        or len(label) > MAX_LABEL_LENGTH):
+                    raise _invalid(f"reason_codes.{code}", "needs a non-empty label of at "
+                                   f"most {MAX_LABEL_LENGTH} characters", label)
             reasons = _frozen(raw)
 
         windows = base.return_windows
         if "return_windows" in data:
             raw = _mapping(data["return_windows"], "return_windows")
-            windows = _frozen({k: _positive(v, f"return_windows.{k}") for k, v in raw.items()})
+            windows = _frozen({k: _positive(v, f"return_windows.{k}",
+                                            limit=MAX_WINDOW_WORKING_DAYS)
+                               for k, v in raw.items()})
 
         sign_in = base.sign_in_windows
         if "sign_in_windows" in data:
@@ -274,7 +421,9 @@ class Policy:
         stages = base.dispute_deadlines
         if "dispute_deadlines" in data:
             raw = _mapping(data["dispute_deadlines"], "dispute_deadlines")
-            stages = _frozen({k: _positive(v, f"dispute_deadlines.{k}") for k, v in raw.items()})
+            stages = _frozen({k: _positive(v, f"dispute_deadlines.{k}",
+                                           limit=MAX_WINDOW_WORKING_DAYS)
+                              for k, v in raw.items()})
         for stage in DISPUTE_STAGES:
             if stage not in stages:
                 raise _invalid(f"dispute_deadlines.{stage}", "is required", None)
@@ -283,16 +432,16 @@ class Policy:
                 raise _invalid(f"dispute_deadlines.{stage}", "is not a dispute stage", stage)
 
         default_tier = data.get("default_tier", base.default_tier)
-        if default_tier not in windows:
+        if not isinstance(default_tier, str) or default_tier not in windows:
             raise _invalid("default_tier", "must name a tier of return_windows", default_tier)
         default_urgency = data.get("default_urgency", base.default_urgency)
-        if default_urgency not in sign_in:
+        if not isinstance(default_urgency, str) or default_urgency not in sign_in:
             raise _invalid("default_urgency", "must name an urgency of sign_in_windows",
                            default_urgency)
 
         cap = data.get("bounce_cap", base.bounce_cap)
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 2:
-            raise _invalid("bounce_cap", "must be an integer of at least 2", cap)
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 2 <= cap <= MAX_BOUNCE_CAP:
+            raise _invalid("bounce_cap", f"must be an integer from 2 to {MAX_BOUNCE_CAP}", cap)
 
         order_raw = data.get("interim_order", base.interim_order)
         if (isinstance(order_raw, str) or not isinstance(order_raw, list | tuple)
@@ -303,16 +452,20 @@ class Policy:
                            order_raw)
 
         tz = data.get("tz", base.tz)
-        if not isinstance(tz, str):
+        if not isinstance(tz, str) or not tz or len(tz) > 64:
             raise _invalid("tz", "must be a time zone name", tz)
         try:
             zone(tz)
         except InvalidInput as exc:
             raise _invalid("tz", "is not a known time zone", tz) from exc
 
+        calendar = (calendar_from_dict(data["calendar"]) if "calendar" in data
+                    else base.calendar)
+
         return cls(reason_codes=reasons, return_windows=windows, default_tier=default_tier,
                    sign_in_windows=sign_in, default_urgency=default_urgency, bounce_cap=cap,
-                   dispute_deadlines=stages, interim_order=tuple(order_raw), tz=tz)
+                   dispute_deadlines=stages, interim_order=tuple(order_raw), tz=tz,
+                   calendar=calendar)
 
 
 #: Tianjin's numbers (domain.md §5): the default for every district that sets none.

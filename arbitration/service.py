@@ -17,7 +17,13 @@ Storage, in short:
   ``dispute_events`` is its append-only history. A claim is a conditional ``UPDATE``, so two
   arbiters can never both hold one dispute.
 - The policy of a district is stored append-only in ``policies`` (one row per revision);
-  ``*`` is the default for districts without their own.
+  ``*`` is the default for districts without their own. It carries the district's calendar
+  override; each stored event also remembers the last year the holiday library knew when it
+  was applied (``applied.library_until``), so its replay does not change when the library
+  later learns a year that was counted Monday–Friday.
+- A dispute's stage deadline counted over a year the calendar did not cover is provisional;
+  when a policy is saved, such deadlines are counted again under the policy now in force
+  (a ``deadline_revised`` dispute event records each change).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -34,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    Engine,
     and_,
     func,
     insert,
@@ -45,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 
 from arbitration import audit
 from arbitration import disputes as dispute_rules
+from arbitration.calendar import is_provisional, library_years, missing_years, to_local
 from arbitration.disputes import ACTIVE_STATUSES, DisputeState, DisputeStatus, Statement
 from arbitration.policy import DEFAULT_POLICY, Policy
 from arbitration.tables import (
@@ -63,14 +71,17 @@ from arbitration.tickets import (
     OpenDispute,
     TicketState,
     apply,
+    is_return_deadline_provisional,
     return_deadline,
 )
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
 from jurisdiction.model import Unit, unit_ref
 from rules.model import Decision, Status, Ticket
 from rules.resolution import context_for, resolve_role
+from rules.service import Router
 from rules.store import Matrix
 from rules.tables import decisions
+from rules.verification import Finding, Report, verify
 
 #: The policy of each district, append-only: a change inserts the next revision.
 DEFAULT_DISTRICT = "*"
@@ -79,7 +90,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_PAGE = 200
 
 __all__ = [
-    "DEFAULT_DISTRICT", "add_statement", "claim_dispute", "close_dispute", "flag_overdue",
+    "DEFAULT_DISTRICT", "add_statement", "calendar_findings", "claim_dispute", "close_dispute",
+    "flag_overdue",
     "get_dispute", "get_policy", "get_ticket", "list_disputes", "load_dispute", "load_policy",
     "load_ticket", "new_dispute_id", "open_ambiguous_dispute", "open_dispute_record",
     "put_policy",
@@ -130,9 +142,14 @@ def load_policy(conn: Connection, district: str | None = None) -> Policy:
 
 
 def put_policy(conn: Connection, district: str | None, data: Mapping[str, Any], *,
-               actor: str, now: datetime) -> dict[str, Any]:
+               actor: str, now: datetime, matrix: Matrix | None = None) -> dict[str, Any]:
     """Validate ``data`` (fields left out keep the built-in defaults) and store it as the
-    district's next revision. Raises ``InvalidInput`` ``invalid_policy`` naming the field."""
+    district's next revision. Raises ``InvalidInput`` ``invalid_policy`` naming the field.
+
+    Active disputes whose stage deadline is provisional are then counted again under the
+    policy now in force for their district (found through ``matrix``; without one, the
+    default policy): :func:`retime_provisional_deadlines`. Answers :func:`get_policy`'s
+    document with ``revised_deadlines``, how many of those deadlines changed."""
     policy = Policy.from_dict(data)
     key = district or DEFAULT_DISTRICT
     before = get_policy(conn, district)
@@ -148,7 +165,98 @@ def put_policy(conn: Connection, district: str | None, data: Mapping[str, Any], 
     audit.record(conn, actor=actor, action="policy_change", subject=f"policy:{key}",
                  before=before, after={"revision": revision, "policy": policy.as_dict()},
                  at=now)
-    return get_policy(conn, district)
+    revised = retime_provisional_deadlines(
+        conn, lambda area: district_of(matrix, area) if matrix is not None else None,
+        actor=actor, now=now)
+    return {**get_policy(conn, district), "revised_deadlines": revised}
+
+
+def retime_provisional_deadlines(conn: Connection,
+                                 district_for: Callable[[str | None], str | None], *,
+                                 actor: str, now: datetime) -> int:
+    """Count every active dispute's *provisional* stage deadline again under the policy in
+    force for its district (``district_for(area)``), e.g. once the district has entered next
+    year's holidays. A changed deadline is written with a ``deadline_revised`` event and an
+    audit entry. Returns how many changed."""
+    d = disputes_table.c
+    # Locked like add_statement's read, so a statement or claim is not overwritten meanwhile.
+    rows = conn.execute(select(d.id, d.area, d.state)
+                        .where(d.status.in_([str(s) for s in ACTIVE_STATUSES]),
+                               d.stage_deadline.is_not(None))
+                        .order_by(d.id).with_for_update()).mappings().all()
+    policies_by_district: dict[str | None, Policy] = {}
+    changed = 0
+    for row in rows:
+        if not row["state"].get("stage_deadline_provisional"):
+            continue
+        before = _dispute_from_json(row["state"])
+        key = district_for(row["area"])
+        if key not in policies_by_district:
+            policies_by_district[key] = load_policy(conn, key)
+        after = dispute_rules.retime(before, policies_by_district[key])
+        if after == before:
+            continue
+        result = conn.execute(update(disputes_table).where(
+            d.id == row["id"], d.status == str(before.status),
+            d.stage_deadline == before.stage_deadline).values(**_dispute_values(after)))
+        if result.rowcount != 1:
+            continue  # claimed or closed concurrently: its new stage has its own deadline
+        payload = {"stage": str(after.status),
+                   "before": _iso(before.stage_deadline), "after": _iso(after.stage_deadline),
+                   "provisional": after.stage_deadline_provisional}
+        _dispute_event(conn, row["id"], "deadline_revised", actor=actor, at=now,
+                       payload=payload)
+        audit.record(conn, actor=actor, action="dispute_deadline_revised",
+                     subject=f"dispute:{row['id']}",
+                     before={"stage_deadline": payload["before"], "provisional": True},
+                     after={"stage_deadline": payload["after"],
+                            "provisional": payload["provisional"]}, at=now)
+        changed += 1
+    return changed
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def calendar_findings(conn: Connection, matrix: Matrix, at: datetime) -> list[Finding]:
+    """``calendar_unknown`` warnings for ``verify``: for each district (and the default policy
+    when the matrix has none), a year whose holidays should be known by ``at`` — this year,
+    and from 1 November next year too — that neither the holiday library nor the district's
+    calendar override covers. Deadlines counted over such a year are provisional."""
+    districts: list[str | None] = [code for code, area in
+                                   sorted(matrix.jurisdiction.areas.items())
+                                   if area.parent is None]
+    last_known = library_years()[1]
+    findings: list[Finding] = []
+    for district in districts or [None]:
+        found = get_policy(conn, district)
+        policy = _policy_of(found["policy"])
+        today = to_local(at, policy.tz).date()
+        for year in missing_years(today, policy.calendar):
+            area = matrix.jurisdiction.areas.get(district) if district else None
+            who = f"{area.name}（{district}）" if area is not None else "默认策略"
+            flag = f" --district {district}" if found["source"] == "district" else ""
+            findings.append(Finding(
+                "calendar_unknown", "warning",
+                f"{who}的工作日历缺少{year}年：节假日库只收录到{last_known}年，"
+                f"{year}年的期限暂按周一至周五计算，并标为临时期限。请在国务院办公厅公布"
+                f"{year}年节假日安排后录入：quanze policy calendar{flag} --year {year} "
+                "--holidays-file 放假日期.txt --working-days-file 调休上班日期.txt"
+                "（或 PUT /v1/policy 的 calendar 字段）",
+                areas=(district,) if district else ()))
+    return findings
+
+
+def verify_in_service(db: Engine, router: Router, at: datetime) -> Report:
+    """``verify`` of the matrix in use, with what only the running service knows: whether
+    the newest rule-set version could be served, and each district's calendar coverage."""
+    matrix = router.current()
+    report = verify(matrix, at)
+    report.findings[:0] = router.findings()
+    with db.connect() as conn:
+        report.findings += calendar_findings(conn, matrix, at)
+    return report
 
 
 # -- tickets ---------------------------------------------------------------------------------
@@ -159,8 +267,8 @@ def _stored_event(data: Mapping[str, Any]) -> tuple[Event, Policy, str | None]:
     under."""
     body = {k: v for k, v in data.items() if k != "applied"}
     applied = data.get("applied") or {}
-    return (Event.from_dict(body), _policy_of(applied.get("policy")),
-            applied.get("territorial_unit"))
+    policy = _policy_of(applied.get("policy")).with_library_until(applied.get("library_until"))
+    return Event.from_dict(body), policy, applied.get("territorial_unit")
 
 
 def _replay(conn: Connection, ticket_id: str) -> tuple[TicketState, int, Mapping[str, Any]]:
@@ -219,7 +327,8 @@ def _summary(state: TicketState) -> dict[str, Any]:
 def _append_event(conn: Connection, state: TicketState, seq: int, event: Event, *,
                   actor: str, now: datetime, policy: Policy,
                   territorial_unit: str | None) -> None:
-    applied: dict[str, Any] = {"territorial_unit": territorial_unit}
+    applied: dict[str, Any] = {"territorial_unit": territorial_unit,
+                               "library_until": library_years()[1]}
     if policy != DEFAULT_POLICY:
         applied["policy"] = policy.as_dict()
     try:
@@ -301,7 +410,9 @@ def _ref(units: Mapping[str, Unit] | None, code: str | None) -> Any:
 def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,
                     policy: Policy | None = None) -> dict[str, Any]:
     """The contract's ticket state; unit references as ``{code, name, kind}`` when ``units``
-    is given. With ``policy``, also the current owner's return deadline."""
+    is given. With ``policy``, also the current owner's return deadline and whether it is
+    provisional (``return_deadline_provisional``: counted over a year the calendar does not
+    cover)."""
     doc = state.as_dict()
     for key in ("owner", "first_receiver", "interim_owner", "holder"):
         doc[key] = _ref(units, doc[key])
@@ -312,21 +423,28 @@ def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,
         doc["pending_return"] = {**pending, "unit": _ref(units, pending["unit"]),
                                  "proposed_unit": _ref(units, pending["proposed_unit"])}
     if policy is not None:
-        deadline = return_deadline(state, policy)
-        doc["return_deadline"] = (deadline.isoformat()
-                                  if deadline is not None and not state.accepted else None)
+        deadline = return_deadline(state, policy) if not state.accepted else None
+        doc["return_deadline"] = deadline.isoformat() if deadline is not None else None
+        doc["return_deadline_provisional"] = (deadline is not None
+                                              and is_return_deadline_provisional(state, policy))
     return doc
 
 
-def get_ticket(conn: Connection, ticket_id: str,
-               units: Mapping[str, Unit] | None = None) -> dict[str, Any]:
+def get_ticket(conn: Connection, ticket_id: str, units: Mapping[str, Unit] | None = None,
+               matrix: Matrix | None = None) -> dict[str, Any]:
     """The ticket's state (owner, first_receiver, interim_owner, dispatch_count, dispute_id,
-    status, history …), replayed from its history. Unknown is ``ticket_not_found``."""
+    status, history …), replayed from its history. Unknown is ``ticket_not_found``.
+
+    The return deadline shown is the one the ticket's next event is held to: under the policy
+    now in force for its district when ``matrix`` is given (so entering next year's holidays
+    settles a provisional deadline), else under the policy of its last event."""
     state, count, applied = _replay(conn, ticket_id)
     if not count:
         raise NotFound(f"unknown ticket {ticket_id!r}", code="ticket_not_found",
                        ticket_id=ticket_id)
-    return ticket_document(state, units, _policy_of(applied.get("policy")))
+    policy = (load_policy(conn, district_of(matrix, state.area)) if matrix is not None
+              else _policy_of(applied.get("policy")))
+    return ticket_document(state, units, policy)
 
 
 def ticket_policy(conn: Connection, ticket_id: str) -> Policy:
@@ -372,7 +490,8 @@ def _dispute_from_json(data: Mapping[str, Any]) -> DisputeState:
         statements=tuple(Statement(unit=s["unit"], text=s["text"], at=datetime.fromisoformat(
             s["at"]), basis=s.get("basis"), proposed_lead=s.get("proposed_lead"))
             for s in data.get("statements") or ()),
-        claimed_at=_dt(data.get("claimed_at")), closed_at=_dt(data.get("closed_at")))
+        claimed_at=_dt(data.get("claimed_at")), closed_at=_dt(data.get("closed_at")),
+        stage_deadline_provisional=bool(data.get("stage_deadline_provisional", False)))
 
 
 def _dispute_row(conn: Connection, dispute_id: str, *,
@@ -444,7 +563,13 @@ def open_dispute_record(conn: Connection, *, reason: str, parties: Sequence[str]
 
 
 def _dispute_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    state = row["state"]
+    state = dict(row["state"])
+    if "stage_deadline_provisional" not in state:
+        # Stored before deadlines said so; they were counted on the library alone.
+        loaded = _dispute_from_json(state)
+        deadline = loaded.stage_deadline
+        state["stage_deadline_provisional"] = deadline is not None and is_provisional(
+            dispute_rules.stage_started(loaded), deadline)
     return {**state, "reason": row["reason"], "decision_id": row["decision_id"],
             "interim_owner": row["interim_owner"], "escalated": row["escalated"],
             "ruling_id": row["ruling_id"]}

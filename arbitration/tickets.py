@@ -259,6 +259,21 @@ def return_deadline(state: TicketState, policy: Policy = DEFAULT_POLICY) -> date
     return policy.return_deadline(state.dispatched_at, state.tier)
 
 
+def is_return_deadline_provisional(state: TicketState, policy: Policy = DEFAULT_POLICY) -> bool:
+    """Whether the return deadline counted a day of a year the policy's calendar does not
+    cover (taken as worked Monday–Friday): it may move once that year's holidays are known.
+
+    >>> t = datetime.fromisoformat("2026-12-31T09:00:00+08:00")
+    >>> s = apply(TicketState("T1"), Event("dispatched", t, unit="D-CG")).state
+    >>> return_deadline(s).isoformat(), is_return_deadline_provisional(s)
+    ('2027-01-01T09:00:00+08:00', True)
+    """
+    deadline = return_deadline(state, policy)
+    if deadline is None or state.dispatched_at is None:
+        return False
+    return policy.is_provisional(state.dispatched_at, deadline)
+
+
 def is_accepted(state: TicketState, now: datetime, policy: Policy = DEFAULT_POLICY) -> bool:
     """Whether the owner has accepted the ticket at ``now``: it signed (or was made to keep
     it), or its return window passed with no return pending.

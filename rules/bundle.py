@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jurisdiction.errors import ProblemList
 from jurisdiction.instants import FIRST_YEAR, LAST_YEAR, is_in_service_span
@@ -126,6 +127,14 @@ class _Reader:
         return [(f"{key}[{i}]", item) for i, item in enumerate(value)]
 
 
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def parse_bundle(data: Any, *, what: str = "bundle") -> Bundle:
     """Read a bundle document; raise BundleInvalid with every problem found."""
     problems = ProblemList()
@@ -154,10 +163,15 @@ def parse_bundle(data: Any, *, what: str = "bundle") -> Bundle:
     if top.get("settings") is not None:
         s = r.obj(top["settings"], "settings", {"hotline_office", "timezone"})
         if s is not None:
+            timezone = r.string(s, "timezone", "settings", required=False) or "Asia/Shanghai"
+            if not _is_time_zone(timezone):
+                # Statistics and graphs count days in it: an unknown zone would break them.
+                problems.add("settings.timezone", f"{timezone!r} is not a known time zone",
+                             code="invalid_timezone", field="timezone")
             bundle.settings = Settings(
                 hotline_office=r.string(s, "hotline_office", "settings", required=False,
                                         pattern=CODE_RE),
-                timezone=r.string(s, "timezone", "settings", required=False) or "Asia/Shanghai")
+                timezone=timezone)
     _duplicates(problems, "units", [u.code for u in bundle.units])
     _duplicates(problems, "areas", [a.code for a in bundle.areas])
     _duplicates(problems, "categories", [c.code for c in bundle.categories])

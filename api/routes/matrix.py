@@ -10,12 +10,12 @@ from fastapi.responses import Response
 
 from api.deps import CallerDep, Services, ServicesDep
 from api.schemas import AreaIn, CategoryIn, ChangeOut, RuleIn, RulePatch, UnitIn
+from arbitration.service import verify_in_service
 from jurisdiction.errors import InvalidInput, LimitExceeded
 from jurisdiction.model import Area, AreaLevel, Category, Unit, UnitKind
 from rules import admin
 from rules.bundle import dump_bundle, parse_bundle
 from rules.store import Matrix, list_versions, rule_history
-from rules.verification import verify
 
 router = APIRouter(prefix="/v1", tags=["matrix"])
 
@@ -252,7 +252,8 @@ def ruleset(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
 def get_verify(services: ServicesDep, caller: CallerDep,
                as_of: str | None = Query(None, description="ISO time; default now")
                ) -> dict[str, Any]:
-    m = services.router.current()
+    """Gaps, overlaps, shadowed rules, dangling references, and `calendar_unknown` where a
+    district's working-day calendar lacks this year, or (from 1 November) next year."""
     at = services.clock()
     if as_of:
         from rules.bundle import parse_datetime
@@ -261,9 +262,7 @@ def get_verify(services: ServicesDep, caller: CallerDep,
             at = parse_datetime(as_of)
         except ValueError as exc:
             raise InvalidInput(f"as_of: {exc}", code="invalid_value", field="as_of") from exc
-    report = verify(m, at)
-    report.findings[:0] = services.router.findings()
-    return report.as_dict()
+    return verify_in_service(services.db, services.router, at).as_dict()
 
 
 # -- rule-set versions -------------------------------------------------------------------------

@@ -212,7 +212,7 @@ def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
 def get_ticket(ticket_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     matrix = services.router.current()
     with services.db.connect() as conn:
-        return service.get_ticket(conn, ticket_id, matrix.jurisdiction.units)
+        return service.get_ticket(conn, ticket_id, matrix.jurisdiction.units, matrix)
 
 
 # -- policy ----------------------------------------------------------------------------------
@@ -241,12 +241,19 @@ def get_policy(services: ServicesDep, caller: CallerDep,
 @router.put("/policy", tags=["policy"], summary="Set the process rules of a district")
 def put_policy(services: ServicesDep, caller: CallerDep,
                body: Annotated[dict[str, Any], Body(examples=[{
-                   "bounce_cap": 3, "return_windows": {"standard": 1, "complex": 2}}])],
+                   "bounce_cap": 3, "return_windows": {"standard": 1, "complex": 2},
+                   "calendar": {"years": [2027], "holidays": ["2027-01-01"],
+                                "working_days": []}}])],
                district: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    """Return windows, sign-in windows, bounce cap, dispute deadlines, interim owner order;
-    fields left out take the built-in (Tianjin) values. Stored as a new revision: earlier
-    tickets replay under the policy they were handled with."""
+    """Return windows, sign-in windows, bounce cap, dispute deadlines, interim owner order,
+    time zone and the calendar override (`calendar`: `years` it fully describes, `holidays`
+    and `working_days` as `YYYY-MM-DD`, overriding the holiday library); fields left out take
+    the built-in (Tianjin) values. Every value is checked for meaning (422 `invalid_policy`
+    naming the field). Stored as a new revision: earlier tickets replay under the policy they
+    were handled with; provisional dispute deadlines are counted again under it."""
     caller.require()
     key = _district(services, district)
+    matrix = services.router.current()
     with write_transaction(services) as conn:
-        return service.put_policy(conn, key, body, actor=caller.actor, now=services.clock())
+        return service.put_policy(conn, key, body, actor=caller.actor, now=services.clock(),
+                                  matrix=matrix)
