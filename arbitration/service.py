@@ -263,11 +263,12 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
     """Apply ``event`` to the ticket and store it; returns the new state.
 
     ``closed_out_of_scope`` is checked against ``hotline_office``
-    (:func:`check_out_of_scope_closer`). An ``OpenDispute`` effect opens a dispute (:func:`open_dispute_record`) and records a
-    ``dispute_opened`` event naming it. A client event other than ``dispatched`` on an
-    unknown ticket is ``NotFound`` ``ticket_not_found``; an event dated more than a few
-    minutes after ``now`` is ``InvalidInput`` ``event_in_future``; the state machine's own
-    refusals (``InvalidInput`` / ``Conflict``) pass through, and nothing is written.
+    (:func:`check_out_of_scope_closer`). An ``OpenDispute`` effect opens a dispute
+    (:func:`open_dispute_record`) and records a ``dispute_opened`` event naming it. A client
+    event other than ``dispatched`` or ``closed_out_of_scope`` on an unknown ticket is
+    ``NotFound`` ``ticket_not_found``; an event dated more than a few minutes after ``now`` is
+    ``InvalidInput`` ``event_in_future``; the state machine's own refusals (``InvalidInput`` /
+    ``Conflict``) pass through, and nothing is written.
     """
     if event.at.tzinfo is not None and event.at > now + MAX_CLOCK_SKEW:
         raise InvalidInput(f"event time {event.at.isoformat()} is in the future",
