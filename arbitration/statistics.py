@@ -10,8 +10,8 @@ What each count means, for a unit U and a period:
 - ``tickets_received`` — tickets dispatched (派单) or reassigned (改派) to U in the period;
   ``dispatches_received`` — those dispatch events; ``dispatches_of_received`` — all dispatch
   events of those tickets, at any time (for the average per ticket);
-- ``first_receipts`` — tickets whose *first* dispatch went to U in the period (U is the first
-  receiver, 首接单位); ``first_dispatch_stood`` — of those, the tickets that were never
+- ``first_receipts`` — in-scope tickets whose *first* dispatch went to U in the period (U is
+  the first receiver, 首接单位); ``first_dispatch_stood`` — of those, the tickets that were never
   dispatched again and never had a return upheld (一次派准);
 - ``returns_requested`` — returns (退单) U asked for in the period; ``returns_reviewed`` /
   ``returns_rejected`` — the hotline's reviews of U's returns made in the period, and how
@@ -24,6 +24,16 @@ What each count means, for a unit U and a period:
   the period on disputes U was party to;
 - ``decisions`` / ``decisions_routed`` — routing decisions made in the period naming U as lead,
   and those decided by an explicit rule (status ``routed``, not a fallback).
+- ``out_of_scope`` — tickets received (as above) that the hotline closed as out of scope
+  (``closed_out_of_scope``, at any time), also per outcome; ``tickets_in_scope`` — the others;
+  ``tickets_returned`` — in-scope tickets received that U asked to return (at any time);
+  ``disputed_tickets`` — tickets received that were the subject of a dispute with U among the
+  parties (at any time).
+
+Every rate (:data:`RATE_FORMULAS`) is a share whose numerator counts a part of its
+denominator, so it lies in [0, 1]; out-of-scope tickets are left out of 一次派准率 and 退单率
+and shown as their own figure. docs/statistics.md gives each formula and why 争议率 once
+read 1.75.
 
 The district row (unit ``None``) counts each ticket, dispute and ruling once, however many
 units it touched; its ``disputes_lost`` is the number of rulings in the period.
@@ -772,7 +782,9 @@ def ruling_lineage(conn: Connection, ruling_id: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "CSV_COLUMNS", "DEFAULT_TOP", "Hotspots", "Period", "UnitCounts", "count", "hotspots",
-    "parse_period", "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows",
-    "unit_report", "unit_statistics",
+    "AVERAGE_FORMULAS", "CSV_COLUMNS", "DEFAULT_DAYS", "DEFAULT_TOP", "HOTSPOT_CSV_COLUMNS",
+    "RATE_FORMULAS", "SUMMARY_CSV_COLUMNS", "Formula", "Hotspots", "Period", "UnitCounts",
+    "count", "formulas", "hotspot_rows", "hotspots", "out_of_scope_figure", "parse_period",
+    "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows", "unit_report",
+    "unit_statistics",
 ]
