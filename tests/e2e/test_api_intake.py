@@ -101,8 +101,15 @@ def test_the_documented_decision_shape_allows_out_of_scope() -> None:
 
 
 def test_the_duty_list_carries_the_flag_in_one_optional_column(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
     path = tmp_path / "duty-list.xlsx"
     write_duty_list(flagged_bundle(), path)
+    sheet = load_workbook(path)["分类"]
+    header = [c.value for c in sheet[1]]
+    assert "受理类型" in header and "扩展字段" not in header  # a column, not a JSON note
+    cells = {row[0]: row[header.index("受理类型")]
+             for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert (cells["06"], cells["030103"], cells["0601"]) == ("转110", "不予受理", None)
     read = {c["code"]: c for c in read_duty_list(path)["categories"]}
     assert (read["06"].get("intake"), read["030103"].get("intake")) == ("transfer_110",
                                                                         "not_accepted")
