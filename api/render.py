@@ -54,11 +54,14 @@ STATUS_COLOURS = {
     "ambiguous": "#e53935",
     "overlap": "#ef9a9a",
     "unrouted": "#9e9e9e",
+    "out_of_scope": "#5c6bc0",
 }
 STATUS_FILLS = {"rule": "#c8e6c9", "gap": "#ffe0b2", "fallback": "#ffe0b2",
-                "ambiguous": "#ffcdd2", "overlap": "#ffebee", "unrouted": "#eeeeee"}
+                "ambiguous": "#ffcdd2", "overlap": "#ffebee", "unrouted": "#eeeeee",
+                "out_of_scope": "#c5cae9"}
 STATUS_NAMES = {"rule": "有规则", "gap": "兜底（缺口）", "fallback": "兜底（缺口）",
-                "ambiguous": "规则冲突", "overlap": "特定条件下冲突", "unrouted": "无人承办"}
+                "ambiguous": "规则冲突", "overlap": "特定条件下冲突", "unrouted": "无人承办",
+                "out_of_scope": "不派单（受理口径）"}
 KIND_STYLE = {
     "unit": {"shape": "box", "style": "rounded,filled", "fillcolor": "#e3f2fd"},
     "category": {"shape": "folder", "style": "filled", "fillcolor": "#fff8e1"},
@@ -195,7 +198,7 @@ def _matrix_dot(graph: nx.DiGraph, *, title: str) -> str:
 
 
 def _matrix_legend(width: int) -> str:
-    shown = ("rule", "fallback", "ambiguous", "overlap", "unrouted")
+    shown = ("rule", "fallback", "ambiguous", "overlap", "unrouted", "out_of_scope")
     items = "".join(f'<TD BGCOLOR="{STATUS_COLOURS[s]}" WIDTH="14" HEIGHT="10" '
                     f'FIXEDSIZE="TRUE"></TD><TD ALIGN="LEFT">'
                     f"{escape(STATUS_NAMES[s])}</TD>" for s in shown)

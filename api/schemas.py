@@ -105,20 +105,37 @@ class Explanation(BaseModel):
                                   "scope excludes the ticket (not listed).")
 
 
+IntakeCode = Literal["not_accepted", "transfer_110", "transfer_119", "transfer_120",
+                     "transfer_122"]
+
+
+class IntakeOut(BaseModel):
+    """Why a request is not dispatched: its category's intake flag (受理口径)."""
+
+    code: IntakeCode = Field(description="not_accepted (不予受理 by 12345) | transfer_110 | "
+                             "transfer_119 | transfer_120 | transfer_122 (转110/119/120/122)")
+    label: str = Field(description="The flag as staff read it, e.g. 转110（公安）.")
+    category: str = Field(description="The category that carries the flag (the ticket's own "
+                          "or an ancestor).")
+
+
 class DecisionOut(BaseModel):
     """A routing decision (派单决定)."""
 
     decision_id: str
     ticket_id: str | None = None
     ruleset_version: int
-    status: Literal["routed", "fallback", "ambiguous", "unrouted"]
+    status: Literal["routed", "fallback", "ambiguous", "unrouted", "out_of_scope"] = Field(
+        description="routed | fallback | ambiguous | unrouted; out_of_scope when the "
+        "category carries an intake flag: then `lead` is null and `intake` says why.")
     lead: UnitRef | None = Field(description="主办: the unit that leads (for `ambiguous`, the "
-                                 "interim owner).")
+                                 "interim owner; null for `out_of_scope`).")
     co_handlers: list[UnitRef] = Field(description="协办: units that assist.")
     rule: RuleRef | None
     explanation: Explanation
     dispute_id: str | None = None
     as_of: str
+    intake: IntakeOut | None = Field(None, description="Only on `out_of_scope` decisions.")
 
 
 class BatchRequest(BaseModel):
@@ -153,6 +170,10 @@ class CategoryIn(BaseModel):
     parent: str | None = None
     departmental: bool = False
     default_unit: str | None = None
+    intake: IntakeCode | None = Field(
+        None, description="Intake flag: not_accepted (not accepted by 12345) or transfer_110 "
+        "| transfer_119 | transfer_120 | transfer_122. Routing reports it instead of a lead, "
+        "for this category and every category under it.")
 
 
 class RuleIn(BaseModel):

@@ -37,6 +37,7 @@ EVENT_NAMES = {
     "dispatched": "派单", "signed": "签收", "return_requested": "申请退单",
     "return_upheld": "退单通过", "return_rejected": "退单驳回", "reassigned": "改派",
     "completed": "办结", "dispute_opened": "争议立案", "dispute_closed": "争议结束",
+    "closed_out_of_scope": "非受理范围办结",
 }
 REASON_NAMES = {"bounce": "来回推诿", "bounce_cap": "多次派单无人签收", "ambiguous": "规则冲突",
                 "return": "退单争议", "manual": "人工立案"}

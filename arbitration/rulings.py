@@ -53,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 
 from arbitration import audit, service
 from arbitration.tables import rulings, tickets
-from arbitration.tickets import Event, EventType, TicketState, TicketStatus
+from arbitration.tickets import ENDED_STATUSES, Event, EventType, TicketState
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
 from jurisdiction.model import Jurisdiction
 from rules import admin
@@ -384,7 +384,7 @@ def open_tickets(conn: Connection, matrix: Matrix, rule: Rule | None, retired: I
     what = _Counterfactual(matrix, rule, frozenset(retired))
     base = select(tickets.c.ticket_id, tickets.c.category, tickets.c.area, tickets.c.status,
                   tickets.c.owner, tickets.c.interim_owner, tickets.c.dispute_id).where(
-        tickets.c.status != "completed")
+        tickets.c.status.notin_([str(s) for s in ENDED_STATUSES]))
     query = base
     scoped = rule is not None
     if rule is not None:
@@ -618,7 +618,7 @@ def _lead_for_ticket(lead: str, ticket: TicketState | None, matrix: Matrix,
                      now: datetime) -> str | None:
     """The unit the dispute's ticket goes to (a role resolved for its area); None when there
     is no ticket, it is completed, or it already sits with that unit outside a dispute."""
-    if ticket is None or ticket.status is TicketStatus.COMPLETED:
+    if ticket is None or ticket.status in ENDED_STATUSES:
         return None
     unit = (_role_for(lead, ticket.category, ticket.area, now, matrix.jurisdiction)
             if lead in ROLES else lead)

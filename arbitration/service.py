@@ -66,6 +66,7 @@ from arbitration.tables import (
 from arbitration.tables import disputes as disputes_table
 from arbitration.tickets import (
     CLIENT_EVENT_TYPES,
+    ENDED_STATUSES,
     Event,
     EventType,
     OpenDispute,
@@ -90,8 +91,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_PAGE = 200
 
 __all__ = [
-    "DEFAULT_DISTRICT", "add_statement", "calendar_findings", "claim_dispute", "close_dispute",
-    "flag_overdue",
+    "DEFAULT_DISTRICT", "add_statement", "calendar_findings", "check_out_of_scope_closer",
+    "claim_dispute", "close_dispute", "flag_overdue",
     "get_dispute", "get_policy", "get_ticket", "list_disputes", "load_dispute", "load_policy",
     "load_ticket", "new_dispute_id", "open_ambiguous_dispute", "open_dispute_record",
     "put_policy",
@@ -342,22 +343,47 @@ def _append_event(conn: Connection, state: TicketState, seq: int, event: Event, 
                        ticket_id=state.ticket_id, seq=seq) from exc
 
 
+def check_out_of_scope_closer(event: Event, hotline_office: str | None) -> None:
+    """Only the hotline office (``settings.hotline_office``) closes a ticket as out of scope
+    (domain.md §5a: the hotline reviews and ends it). ``InvalidInput`` ``not_hotline_office``
+    naming ``unit`` otherwise; ``Conflict`` ``no_hotline_office`` when the matrix names none.
+    """
+    if event.type != EventType.CLOSED_OUT_OF_SCOPE:
+        return
+    if hotline_office is None:
+        raise Conflict("the matrix names no hotline office (settings.hotline_office), so no "
+                       "one may close a ticket as out of scope", code="no_hotline_office")
+    if event.unit != hotline_office:
+        raise InvalidInput(f"only the hotline office {hotline_office} closes a ticket as out "
+                           f"of scope, not {event.unit}", code="not_hotline_office",
+                           field="unit", unit=event.unit, hotline_office=hotline_office)
+
+
+#: Client events that may start a ticket's history: a dispatch, or the hotline closing a
+#: request it never dispatched (an intake-flagged category, domain.md §5a).
+_FIRST_EVENTS = frozenset({EventType.DISPATCHED, EventType.CLOSED_OUT_OF_SCOPE})
+
+
 def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor: str,
                         now: datetime, policy: Policy,
-                        territorial_unit: str | None = None) -> TicketState:
+                        territorial_unit: str | None = None,
+                        hotline_office: str | None = None) -> TicketState:
     """Apply ``event`` to the ticket and store it; returns the new state.
 
-    An ``OpenDispute`` effect opens a dispute (:func:`open_dispute_record`) and records a
-    ``dispute_opened`` event naming it. A client event other than ``dispatched`` on an
-    unknown ticket is ``NotFound`` ``ticket_not_found``; an event dated more than a few
-    minutes after ``now`` is ``InvalidInput`` ``event_in_future``; the state machine's own
-    refusals (``InvalidInput`` / ``Conflict``) pass through, and nothing is written.
+    ``closed_out_of_scope`` is checked against ``hotline_office``
+    (:func:`check_out_of_scope_closer`). An ``OpenDispute`` effect opens a dispute
+    (:func:`open_dispute_record`) and records a ``dispute_opened`` event naming it. A client
+    event other than ``dispatched`` or ``closed_out_of_scope`` on an unknown ticket is
+    ``NotFound`` ``ticket_not_found``; an event dated more than a few minutes after ``now`` is
+    ``InvalidInput`` ``event_in_future``; the state machine's own refusals (``InvalidInput`` /
+    ``Conflict``) pass through, and nothing is written.
     """
     if event.at.tzinfo is not None and event.at > now + MAX_CLOCK_SKEW:
         raise InvalidInput(f"event time {event.at.isoformat()} is in the future",
                            code="event_in_future", field="at", ticket_id=ticket_id)
+    check_out_of_scope_closer(event, hotline_office)
     row = _lock_ticket(conn, ticket_id)
-    if row is None and event.type in CLIENT_EVENT_TYPES and event.type != EventType.DISPATCHED:
+    if row is None and event.type in CLIENT_EVENT_TYPES and event.type not in _FIRST_EVENTS:
         raise NotFound(f"unknown ticket {ticket_id!r}: its first event must be a dispatch",
                        code="ticket_not_found", ticket_id=ticket_id)
     kept = conn.info.get(_REPLAYED, {}).pop(ticket_id, None)
@@ -829,8 +855,8 @@ def open_ambiguous_dispute(conn: Connection, document: Mapping[str, Any], decisi
     ``dispute_opened`` on the ticket when the decision names one. Returns the document with
     ``dispute_id`` set; other decisions are returned unchanged.
 
-    A ticket already in dispute keeps that dispute (the document names it); a completed one
-    gets the dispute without a ticket event."""
+    A ticket already in dispute keeps that dispute (the document names it); an ended one
+    (completed or closed as out of scope) gets the dispute without a ticket event."""
     out = dict(document)
     if decision.status is not Status.AMBIGUOUS:
         return out
@@ -850,7 +876,7 @@ def open_ambiguous_dispute(conn: Connection, document: Mapping[str, Any], decisi
         category=ticket.category, area=ticket.area, interim_owner=decision.lead,
         decision_id=document["decision_id"], actor=actor, now=now, policy=policy)
     out["dispute_id"] = dispute_id
-    if ticket.ticket_id and (state is None or str(state.status) != "completed"):
+    if ticket.ticket_id and (state is None or state.status not in ENDED_STATUSES):
         at = max(now, state.updated_at) if state and state.updated_at else now
         event = Event(EventType.DISPUTE_OPENED, at, unit=decision.lead, dispute_id=dispute_id,
                       category=ticket.category, area=ticket.area,

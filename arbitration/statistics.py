@@ -10,8 +10,8 @@ What each count means, for a unit U and a period:
 - ``tickets_received`` — tickets dispatched (派单) or reassigned (改派) to U in the period;
   ``dispatches_received`` — those dispatch events; ``dispatches_of_received`` — all dispatch
   events of those tickets, at any time (for the average per ticket);
-- ``first_receipts`` — tickets whose *first* dispatch went to U in the period (U is the first
-  receiver, 首接单位); ``first_dispatch_stood`` — of those, the tickets that were never
+- ``first_receipts`` — in-scope tickets whose *first* dispatch went to U in the period (U is
+  the first receiver, 首接单位); ``first_dispatch_stood`` — of those, the tickets that were never
   dispatched again and never had a return upheld (一次派准);
 - ``returns_requested`` — returns (退单) U asked for in the period; ``returns_reviewed`` /
   ``returns_rejected`` — the hotline's reviews of U's returns made in the period, and how
@@ -24,6 +24,16 @@ What each count means, for a unit U and a period:
   the period on disputes U was party to;
 - ``decisions`` / ``decisions_routed`` — routing decisions made in the period naming U as lead,
   and those decided by an explicit rule (status ``routed``, not a fallback).
+- ``out_of_scope`` — tickets received (as above) that the hotline closed as out of scope
+  (``closed_out_of_scope``, at any time), also per outcome; ``tickets_in_scope`` — the others;
+  ``tickets_returned`` — in-scope tickets received that U asked to return (at any time);
+  ``disputed_tickets`` — tickets received that were the subject of a dispute with U among the
+  parties (at any time).
+
+Every rate (:data:`RATE_FORMULAS`) is a share whose numerator counts a part of its
+denominator, so it lies in [0, 1]; out-of-scope tickets are left out of 一次派准率 and 退单率
+and shown as their own figure. docs/statistics.md gives each formula and why 争议率 once
+read 1.75.
 
 The district row (unit ``None``) counts each ticket, dispute and ruling once, however many
 units it touched; its ``disputes_lost`` is the number of rulings in the period.
@@ -73,42 +83,65 @@ class Period:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
+#: The default period: the last 30 days (domain.md §6; contract.md, "Statistics").
+DEFAULT_DAYS = 30
+#: Periods must lie within these years: dates far outside them are typing mistakes, and
+#: year 1 or 9999 overflow the database's time types once moved to UTC.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 1, 1)
+
+
 def _moment(value: str, tz: ZoneInfo, field: str) -> datetime:
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=tz)
-        moment = datetime.fromisoformat(value)
+            moment = datetime.combine(date.fromisoformat(value), time(), tzinfo=tz)
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise InvalidInput(f"{field} {value!r} is not an ISO 8601 date or time",
                            code="invalid_period", field=field) from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+    if not EARLIEST <= moment.date() <= LATEST:
+        raise InvalidInput(f"{field} {value!r} is outside {EARLIEST.year}–{LATEST.year}",
+                           code="invalid_period", field=field)
+    return moment
 
 
 def parse_period(start: str | None, end: str | None, *, now: datetime,
                  timezone: str = "Asia/Shanghai") -> Period:
     """The period named by ``from`` and ``to`` (a date is local midnight in ``timezone``; a
-    time without an offset is local too). Without ``from``: the first day of ``to``'s month
-    (or of this month); without ``to``: the first day of the month after ``from``.
+    time without an offset is local too). Without either: the last 30 days, ending at the
+    next local midnight after ``now`` (so today counts whole); with one of them, 30 days
+    from ``from`` or up to ``to``. Dates outside 2000–2100 and periods that end before they
+    start are ``InvalidInput`` ``invalid_period`` naming the field.
 
     >>> now = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     >>> p = parse_period(None, None, now=now)
     >>> p.start.isoformat(), p.end.isoformat()
-    ('2026-11-01T00:00:00+08:00', '2026-12-01T00:00:00+08:00')
+    ('2026-10-28T00:00:00+08:00', '2026-11-27T00:00:00+08:00')
+    >>> parse_period("2026-11-01", None, now=now).end.isoformat()
+    '2026-12-01T00:00:00+08:00'
     >>> parse_period("2026-12-01", "2026-11-01", now=now)
     Traceback (most recent call last):
       ...
     jurisdiction.errors.InvalidInput: the period must end after it starts (field='to')
+    >>> parse_period("0001-01-01", None, now=now)
+    Traceback (most recent call last):
+      ...
+    jurisdiction.errors.InvalidInput: from '0001-01-01' is outside 2000–2100 (field='from')
     """
     tz = ZoneInfo(timezone)
     begin = _moment(start, tz, "from") if start else None
     finish = _moment(end, tz, "to") if end else None
+    span = timedelta(days=DEFAULT_DAYS)
+    if begin is None and finish is None:
+        today = now.astimezone(tz).date()
+        finish = datetime.combine(today + timedelta(days=1), time(), tzinfo=tz)
     if begin is None:
-        anchor = (finish - timedelta(microseconds=1) if finish else now).astimezone(tz)
-        begin = datetime(anchor.year, anchor.month, 1, tzinfo=tz)
+        assert finish is not None
+        begin = finish - span
     if finish is None:
-        local = begin.astimezone(tz)
-        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-        finish = datetime(year, month, 1, tzinfo=tz)
+        finish = begin + span
     if finish <= begin:
         raise InvalidInput("the period must end after it starts", code="invalid_period",
                            field="to")
@@ -137,41 +170,112 @@ class UnitCounts:
     lead_time_median_h: float | None = None
     decisions: int = 0
     decisions_routed: int = 0
+    tickets_in_scope: int = 0
+    tickets_returned: int = 0
+    disputed_tickets: int = 0
+    out_of_scope: int = 0
+    out_of_scope_informed: int = 0
+    out_of_scope_terminated: int = 0
+    out_of_scope_transferred: int = 0
 
 
 def _ratio(part: float, whole: float) -> float | None:
     return None if not whole else round(part / whole, 4)
 
 
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """A figure's definition: its Chinese name, numerator and denominator (fields of
+    :class:`UnitCounts`), and the words staff read."""
+
+    label: str
+    numerator: str
+    denominator: str
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"label": self.label, "formula": f"{self.numerator} / {self.denominator}",
+                "numerator": self.numerator, "denominator": self.denominator,
+                "description": self.text}
+
+
+#: Every rate: a share of a population of tickets (or of returns and of routing decisions,
+#: which are acts on tickets); the numerator always counts a part of the denominator, so each
+#: lies in [0, 1]. docs/statistics.md explains each with its source.
+RATE_FORMULAS: dict[str, Formula] = {
+    "first_dispatch_accuracy": Formula(
+        "一次派准率", "first_dispatch_stood", "first_receipts",
+        "本期首次派给该单位的工单中（不含非受理范围办结的工单），此后未再派单、也无退单获准的工单所占比例"),
+    "return_rate": Formula(
+        "退单率", "tickets_returned", "tickets_in_scope",
+        "本期派给该单位的工单中（不含非受理范围办结的工单），该单位申请过退单的工单所占比例"),
+    "return_rejection_rate": Formula(
+        "退单被驳回率", "returns_rejected", "returns_reviewed",
+        "本期热线中心审核的该单位退单申请中，被驳回的所占比例"),
+    "dispute_rate": Formula(
+        "争议率", "disputed_tickets", "tickets_received",
+        "本期派给该单位的工单中，该单位作为当事方涉及争议（任何时间立案）的工单所占比例"),
+    "rule_coverage": Formula(
+        "规则路由率", "decisions_routed", "decisions",
+        "本期以该单位为主办的派单决定中，由明确规则（而非兜底）决定的所占比例"),
+    "out_of_scope_rate": Formula(
+        "非受理范围办结率", "out_of_scope", "tickets_received",
+        "本期派给该单位的工单中，经热线中心审核以非受理范围办结（告知、终止办理、转其他渠道）的工单所占比例"),
+}
+#: Figures that are averages, not shares (a ticket is dispatched at least once).
+AVERAGE_FORMULAS: dict[str, Formula] = {
+    "dispatches_per_ticket": Formula(
+        "平均派单次数", "dispatches_of_received", "tickets_received",
+        "本期派给该单位的工单，其全部派单（含改派，任何时间）次数的平均值；不是比率，至少为 1"),
+}
+
+
+def formulas() -> dict[str, dict[str, str]]:
+    """Every figure's formula, as statistics responses carry it (``formulas``).
+
+    >>> formulas()["dispute_rate"]["formula"]
+    'disputed_tickets / tickets_received'
+    """
+    return {key: f.as_dict() for key, f in (RATE_FORMULAS | AVERAGE_FORMULAS).items()}
+
+
 def rates(c: UnitCounts) -> dict[str, float | None]:
-    """The rates of domain.md §6 from a unit's counts; None where the denominator is zero.
+    """The rates of domain.md §6 from a unit's counts (:data:`RATE_FORMULAS`), and the
+    average number of dispatches per ticket; None where the denominator is zero.
 
-    - 一次派准率 ``first_dispatch_accuracy`` = first dispatches that stood / first receipts
-    - 退单率 ``return_rate`` = returns requested / dispatches received
-    - 退单被驳回率 ``return_rejection_rate`` = returns rejected / returns reviewed
-    - 争议率 ``dispute_rate`` = disputes it was party to / tickets received
-    - ``dispatches_per_ticket`` = dispatches of the tickets it received / those tickets
-    - 规则路由率 ``rule_coverage`` = decisions routed by a rule / decisions naming it lead
-
-    >>> r = rates(UnitCounts("D-CG", tickets_received=4, dispatches_received=5,
+    >>> r = rates(UnitCounts("D-CG", tickets_received=4, tickets_in_scope=3,
     ...                      dispatches_of_received=9, first_receipts=3, first_dispatch_stood=2,
-    ...                      returns_requested=2, returns_reviewed=2, returns_rejected=1,
-    ...                      disputes=1, decisions=4, decisions_routed=3))
+    ...                      tickets_returned=2, returns_reviewed=2, returns_rejected=1,
+    ...                      disputed_tickets=1, decisions=4, decisions_routed=3,
+    ...                      out_of_scope=1))
     >>> r["first_dispatch_accuracy"], r["return_rate"], r["return_rejection_rate"]
-    (0.6667, 0.4, 0.5)
-    >>> r["dispute_rate"], r["dispatches_per_ticket"], r["rule_coverage"]
-    (0.25, 2.25, 0.75)
+    (0.6667, 0.6667, 0.5)
+    >>> r["dispute_rate"], r["dispatches_per_ticket"], r["rule_coverage"], r["out_of_scope_rate"]
+    (0.25, 2.25, 0.75, 0.25)
     >>> rates(UnitCounts("JD-HP"))["return_rate"] is None
     True
     """
-    return {
-        "first_dispatch_accuracy": _ratio(c.first_dispatch_stood, c.first_receipts),
-        "return_rate": _ratio(c.returns_requested, c.dispatches_received),
-        "return_rejection_rate": _ratio(c.returns_rejected, c.returns_reviewed),
-        "dispute_rate": _ratio(c.disputes, c.tickets_received),
-        "dispatches_per_ticket": _ratio(c.dispatches_of_received, c.tickets_received),
-        "rule_coverage": _ratio(c.decisions_routed, c.decisions),
-    }
+    out = {key: _ratio(getattr(c, f.numerator), getattr(c, f.denominator))
+           for key, f in RATE_FORMULAS.items()}
+    out["dispatches_per_ticket"] = _ratio(c.dispatches_of_received, c.tickets_received)
+    return out
+
+
+def out_of_scope_figure(c: UnitCounts) -> dict[str, Any]:
+    """Tickets closed as out of scope, apart from the rates they would distort: the count,
+    its share of the tickets received, and the same by outcome (告知 / 终止办理 / 转其他渠道).
+
+    >>> out_of_scope_figure(UnitCounts(None, tickets_received=8, out_of_scope=2,
+    ...                                out_of_scope_informed=2))["by_outcome"]["informed"]
+    {'label': '告知', 'count': 2, 'share': 0.25}
+    """
+    labels = {"informed": "告知", "terminated": "终止办理", "transferred": "转其他渠道"}
+    return {"count": c.out_of_scope, "share": _ratio(c.out_of_scope, c.tickets_received),
+            "by_outcome": {key: {"label": label,
+                                 "count": getattr(c, f"out_of_scope_{key}"),
+                                 "share": _ratio(getattr(c, f"out_of_scope_{key}"),
+                                                 c.tickets_received)}
+                           for key, label in labels.items()}}
 
 
 def unit_report(c: UnitCounts, names: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -183,6 +287,7 @@ def unit_report(c: UnitCounts, names: Mapping[str, str] | None = None) -> dict[s
         if row[key] is not None:
             row[key] = round(float(row[key]), 2)
     row.update(rates(c))
+    row["out_of_scope_figure"] = out_of_scope_figure(c)
     return row
 
 
@@ -202,28 +307,65 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("lead_time_median_h", "仲裁用时中位数（小时）"),
     ("decisions", "派单决定数"), ("decisions_routed", "按规则派单数"),
     ("rule_coverage", "规则路由率"),
+    ("tickets_in_scope", "受理范围内工单数"), ("tickets_returned", "退单工单数"),
+    ("disputed_tickets", "涉争议工单数"),
+    ("out_of_scope", "非受理范围办结数"), ("out_of_scope_rate", "非受理范围办结率"),
+    ("out_of_scope_informed", "其中告知"), ("out_of_scope_terminated", "其中终止办理"),
+    ("out_of_scope_transferred", "其中转其他渠道"),
 )
 
+_PERCENT_KEYS = frozenset(RATE_FORMULAS)
 
-def to_csv_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if key in _PERCENT_KEYS:
+        return f"{float(value) * 100:.1f}%"
+    return str(value)
+
+
+def to_csv_rows(rows: Iterable[Mapping[str, Any]],
+                columns: Sequence[tuple[str, str]] = CSV_COLUMNS) -> list[list[str]]:
     """Header and rows for the staff CSV (rates as percentages with one decimal).
 
     >>> to_csv_rows([{"unit": "D-CG", "name": "城管委", "return_rate": 0.4}])[1][:2]
     ['D-CG', '城管委']
     """
-    out = [[header for _, header in CSV_COLUMNS]]
+    out = [[header for _, header in columns]]
     for row in rows:
-        line = []
-        for key, _ in CSV_COLUMNS:
-            value = row.get(key)
-            if value is None:
-                line.append("")
-            elif key.endswith(("_rate", "_accuracy", "_coverage")):
-                line.append(f"{float(value) * 100:.1f}%")
-            else:
-                line.append(str(value))
-        out.append(line)
+        out.append([_cell(key, row.get(key)) for key, _ in columns])
     return out
+
+
+#: Extra CSV columns of the district summary (after :data:`CSV_COLUMNS`).
+SUMMARY_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    *CSV_COLUMNS, ("rulings", "裁定数（本期）"), ("tickets_total", "工单总数（全部时间）"),
+)
+
+#: CSV columns of the hotspots: one row per pair or category.
+HOTSPOT_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kind", "类别"), ("first", "甲方代码"), ("first_name", "甲方名称"),
+    ("second", "乙方代码"), ("second_name", "乙方名称"), ("returns", "退单数"),
+    ("disputes", "争议数"), ("total", "合计"),
+)
+
+
+def hotspot_rows(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The hotspots answer (:meth:`Hotspots.as_dict`) flattened for the staff CSV."""
+    rows: list[dict[str, Any]] = []
+    for p in body["dispute_pairs"]:
+        rows.append({"kind": "争议单位对", "first": p["units"][0], "first_name": p["names"][0],
+                     "second": p["units"][1], "second_name": p["names"][1],
+                     "disputes": p["disputes"], "total": p["disputes"]})
+    for p in body["return_pairs"]:
+        rows.append({"kind": "退单流向", "first": p["from"], "first_name": p["from_name"],
+                     "second": p["to"], "second_name": p["to_name"], "returns": p["returns"],
+                     "total": p["returns"]})
+    for c in body["categories"]:
+        rows.append({"kind": "事项分类", "first": c["category"], "first_name": c["name"],
+                     "returns": c["returns"], "disputes": c["disputes"], "total": c["total"]})
+    return rows
 
 
 # -- SQL: counts ----------------------------------------------------------------------------
@@ -263,19 +405,28 @@ def _touched(types: Sequence[str], period: Period) -> Any:
     return select(te.c.ticket_id).where(te.c.type.in_(types), _within(te.c.at, period))
 
 
+CLOSED = "closed_out_of_scope"
+OUTCOMES = ("informed", "terminated", "transferred")
+
+
 def _dispatch_rows(period: Period) -> Any:
-    """Dispatch events of the tickets dispatched in the period, each with its receiver, its
-    ticket's dispatch and upheld-return counts, and its rank among the ticket's dispatches
-    (window functions: one ordered pass, no self-join)."""
+    """Dispatch, upheld-return, return and out-of-scope events of the tickets dispatched in
+    the period, each with its receiver (for a return: the returning unit), its ticket's
+    dispatch and upheld-return counts, its rank among the ticket's dispatches, and how the
+    ticket was closed as out of scope if it was (window functions: one ordered pass, no
+    self-join)."""
     is_dispatch = te.c.type.in_(DISPATCH_TYPES)
     ticket = te.c.ticket_id
+    outcome = case((te.c.type == CLOSED, te.c.event["outcome"].as_string()))
     rows = (select(te.c.ticket_id, te.c.type, te.c.at, _receiver().label("receiver"),
                    func.sum(_one(is_dispatch)).over(partition_by=ticket).label("n_dispatch"),
                    func.sum(_one(te.c.type == "return_upheld")).over(partition_by=ticket)
                    .label("n_upheld"),
                    (te.c.seq == func.min(case((is_dispatch, te.c.seq))).over(
-                       partition_by=ticket)).label("is_first"))
-            .where(te.c.type.in_((*DISPATCH_TYPES, "return_upheld")))
+                       partition_by=ticket)).label("is_first"),
+                   func.max(outcome).over(partition_by=ticket).label("closed"))
+            .where(te.c.type.in_((*DISPATCH_TYPES, "return_upheld", "return_requested",
+                                  CLOSED)))
             .where(te.c.ticket_id.in_(_touched(DISPATCH_TYPES, period)))
             .subquery("dispatch_rows"))
     return rows
@@ -285,24 +436,52 @@ def _rows(conn: Connection, query: Select[Any] | Any) -> dict[str | None, Sequen
     return {(row[0] or None): row[1:] for row in conn.execute(query)}
 
 
+def _disputed(ticket_id: Any, unit: Any, by_unit: bool) -> ColumnElement[bool]:
+    """The ticket was the subject of a dispute (at any time), with ``unit`` among its
+    parties when counting by unit."""
+    d, dp = disputes, dispute_parties
+    if not by_unit:
+        return select(d.c.id).where(d.c.ticket_id == ticket_id).exists()
+    return (select(d.c.id).join_from(d, dp, dp.c.dispute_id == d.c.id)
+            .where(d.c.ticket_id == ticket_id, dp.c.unit == unit).exists())
+
+
 def _dispatch_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
     w = _dispatch_rows(period)
     k = _key(w.c.receiver, by_unit)
+    received = and_(w.c.type.in_(DISPATCH_TYPES), _within(w.c.at, period))
     # One row per (unit, ticket) it received in the period, then one per unit: a single pass.
-    per_ticket = (select(k, func.count().label("d"), func.max(w.c.n_dispatch).label("nd"),
+    # A return by the unit counts whenever it was asked for (the ticket is the population).
+    per_ticket = (select(k, w.c.ticket_id.label("ticket_id"),
+                         func.sum(_one(received)).label("d"),
+                         func.max(w.c.n_dispatch).label("nd"),
                          func.max(w.c.n_upheld).label("nu"),
-                         func.max(_one(w.c.is_first)).label("first"))
-                  .where(w.c.type.in_(DISPATCH_TYPES), _within(w.c.at, period))
-                  .group_by(k, w.c.ticket_id).subquery("per_unit_ticket"))
+                         func.max(_one(and_(received, w.c.is_first))).label("first"),
+                         func.max(_one(w.c.type == "return_requested")).label("returned"),
+                         func.max(w.c.closed).label("closed"))
+                  .where(or_(received, w.c.type == "return_requested"))
+                  .group_by(k, w.c.ticket_id)
+                  .having(func.sum(_one(received)) > 0).subquery("per_unit_ticket"))
     t = per_ticket.c
-    stood = and_(t.first == 1, t.nd == 1, t.nu == 0)
-    counted = _rows(conn, select(t.k, func.sum(t.d), func.count(), func.sum(t.nd),
-                                 func.sum(t.first), func.sum(_one(stood))).group_by(t.k))
-    return {unit or "": {"dispatches_received": int(d), "tickets_received": int(n),
-                         "dispatches_of_received": int(nd or 0),
-                         "first_receipts": int(first or 0),
-                         "first_dispatch_stood": int(stood_n or 0)}
-            for unit, (d, n, nd, first, stood_n) in counted.items()}
+    in_scope = t.closed.is_(None)
+    stood = and_(t.first == 1, t.nd == 1, t.nu == 0, in_scope)
+    columns = [func.sum(t.d), func.count(), func.sum(t.nd),
+               func.sum(_one(and_(t.first == 1, in_scope))), func.sum(_one(stood)),
+               func.sum(_one(in_scope)), func.sum(_one(and_(t.returned == 1, in_scope))),
+               func.sum(_one(_disputed(t.ticket_id, t.k, by_unit))),
+               *(func.sum(_one(t.closed == outcome)) for outcome in OUTCOMES)]
+    counted = _rows(conn, select(t.k, *columns).group_by(t.k))
+    out: dict[str, Any] = {}
+    for unit, values in counted.items():
+        d, n, nd, first, stood_n, scoped, returned, disputed, *closed = (
+            int(v or 0) for v in values)
+        out[unit or ""] = {
+            "dispatches_received": d, "tickets_received": n, "dispatches_of_received": nd,
+            "first_receipts": first, "first_dispatch_stood": stood_n,
+            "tickets_in_scope": scoped, "tickets_returned": returned,
+            "disputed_tickets": disputed, "out_of_scope": n - scoped,
+            **{f"out_of_scope_{o}": c for o, c in zip(OUTCOMES, closed, strict=True)}}
+    return out
 
 
 def _return_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
@@ -603,7 +782,9 @@ def ruling_lineage(conn: Connection, ruling_id: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "CSV_COLUMNS", "DEFAULT_TOP", "Hotspots", "Period", "UnitCounts", "count", "hotspots",
-    "parse_period", "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows",
-    "unit_report", "unit_statistics",
+    "AVERAGE_FORMULAS", "CSV_COLUMNS", "DEFAULT_DAYS", "DEFAULT_TOP", "HOTSPOT_CSV_COLUMNS",
+    "RATE_FORMULAS", "SUMMARY_CSV_COLUMNS", "Formula", "Hotspots", "Period", "UnitCounts",
+    "count", "formulas", "hotspot_rows", "hotspots", "out_of_scope_figure", "parse_period",
+    "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows", "unit_report",
+    "unit_statistics",
 ]

@@ -23,6 +23,12 @@ Rules (domain.md §5):
 - A dispatch while a dispute is open is the hotline's designation (指定): the unit named is
   responsible and cannot return the ticket.
 - ``completed`` ends the ticket; no event may follow.
+- ``closed_out_of_scope`` (the hotline office only; ``outcome`` and ``basis`` required) ends a
+  ticket that is not the government's to handle (domain.md §5a): the citizen was told where to
+  go (``informed``, 告知), the request was ended after review (``terminated``, 终止办理, Heze
+  条例 §15), or it was passed to another channel (``transferred``, 转其他渠道, e.g. 110). Nobody
+  holds the ticket afterwards and no event may follow but a ``dispute_closed`` that settles
+  the record of a dispute about it.
 
 >>> from datetime import datetime
 >>> t = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
@@ -54,6 +60,11 @@ class TicketStatus(StrEnum):
     RETURN_PENDING = "return_pending"
     IN_DISPUTE = "in_dispute"
     COMPLETED = "completed"
+    CLOSED_OUT_OF_SCOPE = "closed_out_of_scope"
+
+
+#: Statuses after which a ticket is nobody's any more (办结, or closed as out of scope).
+ENDED_STATUSES = frozenset({TicketStatus.COMPLETED, TicketStatus.CLOSED_OUT_OF_SCOPE})
 
 
 class EventType(StrEnum):
@@ -64,6 +75,7 @@ class EventType(StrEnum):
     RETURN_REJECTED = "return_rejected"
     REASSIGNED = "reassigned"
     COMPLETED = "completed"
+    CLOSED_OUT_OF_SCOPE = "closed_out_of_scope"
     # Recorded by the service, not posted by clients: a dispute about the ticket opened/closed.
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_CLOSED = "dispute_closed"
@@ -73,10 +85,15 @@ class EventType(StrEnum):
 CLIENT_EVENT_TYPES = frozenset({
     EventType.DISPATCHED, EventType.SIGNED, EventType.RETURN_REQUESTED, EventType.RETURN_UPHELD,
     EventType.RETURN_REJECTED, EventType.REASSIGNED, EventType.COMPLETED,
+    EventType.CLOSED_OUT_OF_SCOPE,
 })
 
+#: How the hotline ends an out-of-scope ticket (domain.md §5a): 告知, 终止办理, 转其他渠道.
+OUT_OF_SCOPE_OUTCOMES = {"informed": "告知", "terminated": "终止办理",
+                         "transferred": "转其他渠道"}
+
 _EVENT_FIELDS = ("type", "at", "unit", "to_unit", "reason_code", "basis", "proposed_unit",
-                 "note", "tier", "category", "area", "dispute_id")
+                 "note", "tier", "category", "area", "dispute_id", "outcome")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +102,8 @@ class Event:
 
     ``tier`` (on a dispatch) picks the return window (``standard``, ``complex`` …);
     ``category`` and ``area`` may ride on the first event; ``dispute_id`` names the dispute of
-    a ``dispute_opened`` / ``dispute_closed`` event.
+    a ``dispute_opened`` / ``dispute_closed`` event; ``outcome`` is how a
+    ``closed_out_of_scope`` event ended the ticket (:data:`OUT_OF_SCOPE_OUTCOMES`).
 
     >>> e = Event.from_dict({"type": "dispatched", "unit": "D-CG",
     ...                      "at": "2026-11-23T09:00:00+08:00"})
@@ -105,6 +123,7 @@ class Event:
     category: str | None = None
     area: str | None = None
     dispute_id: str | None = None
+    outcome: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, without empty fields; the form kept in a ticket's history."""
@@ -162,6 +181,22 @@ class PendingReturn:
 
 
 @dataclass(frozen=True, slots=True)
+class OutOfScopeClosure:
+    """How the hotline office ended a ticket that is not the government's to handle."""
+
+    unit: str
+    at: datetime
+    outcome: str
+    basis: str
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "at": self.at.isoformat(), "outcome": self.outcome,
+                "outcome_label": OUT_OF_SCOPE_OUTCOMES.get(self.outcome, self.outcome),
+                "basis": self.basis, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
 class TicketState:
     """A ticket as derived from its history.
 
@@ -195,6 +230,7 @@ class TicketState:
     tier: str | None = None
     unaccepted_dispatches: int = 0
     updated_at: datetime | None = None
+    out_of_scope: OutOfScopeClosure | None = None
 
     @property
     def holder(self) -> str | None:
@@ -214,7 +250,9 @@ class TicketState:
             "holder": self.holder, "dispatch_count": self.dispatch_count, "accepted": self.accepted,
             "returned_by": list(self.returned_by), "path": list(self.path),
             "pending_return": self.pending_return.as_dict() if self.pending_return else None,
-            "dispute_id": self.dispute_id, "history": list(self.history),
+            "dispute_id": self.dispute_id,
+            "out_of_scope": self.out_of_scope.as_dict() if self.out_of_scope else None,
+            "history": list(self.history),
         }
 
 
@@ -322,6 +360,19 @@ def _check_shape(event: Event, policy: Policy) -> None:
             raise _missing(event, "basis")
     if kind is EventType.DISPUTE_OPENED and not event.dispute_id:
         raise _missing(event, "dispute_id")
+    if kind is EventType.CLOSED_OUT_OF_SCOPE:
+        _check_out_of_scope_shape(event)
+
+
+def _check_out_of_scope_shape(event: Event) -> None:
+    if not event.unit:
+        raise _missing(event, "unit")
+    if event.outcome not in OUT_OF_SCOPE_OUTCOMES:
+        raise InvalidInput(f"unknown outcome {event.outcome!r}; expected one of "
+                           f"{', '.join(OUT_OF_SCOPE_OUTCOMES)}", code="invalid_outcome",
+                           field="outcome", outcome=event.outcome)
+    if not event.basis or not event.basis.strip():
+        raise _missing(event, "basis")
 
 
 def _interim(state: TicketState, policy: Policy, territorial_unit: str | None) -> str | None:
@@ -337,6 +388,14 @@ def _settle(state: TicketState, at: datetime, policy: Policy) -> TicketState:
     if state.owner is not None and not state.accepted and is_accepted(state, at, policy):
         return replace(state, accepted=True)
     return state
+
+
+def _status_after(kind: EventType, state: TicketState) -> TicketStatus:
+    if kind is EventType.COMPLETED:
+        return TicketStatus.COMPLETED
+    if state.out_of_scope is not None:
+        return TicketStatus.CLOSED_OUT_OF_SCOPE
+    return _status(state)
 
 
 def _status(state: TicketState) -> TicketStatus:
@@ -482,6 +541,37 @@ def _dispute_closed(state: TicketState, event: Event) -> _Result:
     return replace(state, dispute_open=False, interim_owner=interim), ()
 
 
+def _close_out_of_scope(state: TicketState, event: Event) -> _Result:
+    """The hotline office ends the ticket as out of scope (domain.md §5a). A pending return
+    must be reviewed and an open dispute settled first: closing decides neither."""
+    if state.pending_return is not None:
+        raise _conflict(f"a return by {state.pending_return.unit} is pending review; uphold or "
+                        "reject it before closing the ticket", "return_pending", state,
+                        unit=state.pending_return.unit)
+    if state.dispute_open:
+        raise _conflict("the ticket is in dispute; rule on or withdraw the dispute before "
+                        "closing the ticket", "ticket_in_dispute", state,
+                        dispute_id=state.dispute_id)
+    closure = OutOfScopeClosure(unit=event.unit or "", at=event.at,
+                                outcome=event.outcome or "", basis=event.basis or "",
+                                note=event.note)
+    return replace(state, out_of_scope=closure, owner=None, interim_owner=None), ()
+
+
+def _refuse_after_end(state: TicketState, event: Event) -> None:
+    if state.status is TicketStatus.COMPLETED:
+        raise _conflict(f"the ticket is completed; a {event.type} event cannot follow",
+                        "ticket_completed", state, type=str(event.type))
+    # A closed ticket still records the end of a dispute about it (the dispute is the
+    # district's record, and closing it must not fail because the ticket ended).
+    if (state.status is TicketStatus.CLOSED_OUT_OF_SCOPE
+            and event.type != EventType.DISPUTE_CLOSED):
+        outcome = state.out_of_scope.outcome if state.out_of_scope else None
+        raise _conflict(f"the ticket was closed as out of scope ({outcome}); a {event.type} "
+                        "event cannot follow", "ticket_closed", state, type=str(event.type),
+                        outcome=outcome)
+
+
 # -- public API ----------------------------------------------------------------------------------
 
 
@@ -492,8 +582,9 @@ def apply(state: TicketState, event: Event, policy: Policy = DEFAULT_POLICY, *,
     ``territorial_unit`` is the territorial unit (属地单位) of the ticket's area, used as the
     interim owner where the policy's ``interim_order`` prefers it or no first receiver exists.
     Raises ``InvalidInput`` for a malformed event (``invalid_event`` naming the field,
-    ``invalid_event_type``, ``invalid_reason_code``, ``invalid_tier``) and ``Conflict`` for one
-    the ticket's state forbids (``ticket_completed``, ``event_out_of_order``, ``not_owner``,
+    ``invalid_event_type``, ``invalid_reason_code``, ``invalid_tier``, ``invalid_outcome``) and
+    ``Conflict`` for one the ticket's state forbids (``ticket_completed``, ``ticket_closed``,
+    ``event_out_of_order``, ``not_owner``,
     ``not_dispatched``, ``already_signed``, ``already_owner``, ``return_pending``,
     ``no_pending_return``, ``ticket_accepted``, ``return_window_passed``,
     ``ticket_in_dispute``, ``dispute_already_open``, ``dispute_mismatch``,
@@ -512,9 +603,7 @@ def apply(state: TicketState, event: Event, policy: Policy = DEFAULT_POLICY, *,
     ('bounce', ('A', 'B'), 'in_dispute')
     """
     _check_shape(event, policy)
-    if state.status is TicketStatus.COMPLETED:
-        raise _conflict(f"the ticket is completed; a {event.type} event cannot follow",
-                        "ticket_completed", state, type=str(event.type))
+    _refuse_after_end(state, event)
     if state.updated_at is not None and event.at < state.updated_at:
         raise _conflict(f"a {event.type} event at {event.at.isoformat()} is earlier than the "
                         f"ticket's last event at {state.updated_at.isoformat()}",
@@ -538,11 +627,13 @@ def apply(state: TicketState, event: Event, policy: Policy = DEFAULT_POLICY, *,
         result = _dispute_opened(state, event, policy, territorial_unit)
     elif kind is EventType.DISPUTE_CLOSED:
         result = _dispute_closed(state, event)
+    elif kind is EventType.CLOSED_OUT_OF_SCOPE:
+        result = _close_out_of_scope(state, event)
     else:  # completed
         result = state, ()
 
     new, effects = result
-    status = TicketStatus.COMPLETED if kind is EventType.COMPLETED else _status(new)
+    status = _status_after(kind, new)
     new = replace(new, status=status, updated_at=event.at,
                   category=new.category or event.category, area=new.area or event.area,
                   history=(*state.history, event.as_dict()))

@@ -44,6 +44,36 @@ class AreaLevel(StrEnum):
 AREA_LEVEL_RANK = {AreaLevel.DISTRICT: 1, AreaLevel.TOWNSHIP: 2, AreaLevel.COMMUNITY: 3,
                    AreaLevel.GRID: 4}
 
+class Intake(StrEnum):
+    """An intake flag on a category (受理口径): the hotline does not dispatch such a request at
+    all. ``not_accepted``: not accepted by 12345 (不予受理, e.g. matters in litigation or
+    arbitration); ``transfer_1xx``: an emergency the hotline transfers to 110 (police), 119
+    (fire), 120 (ambulance) or 122 (traffic accidents), per the 12345 / 110 linkage
+    (国办发〔2020〕53号; domain.md §5a)."""
+
+    NOT_ACCEPTED = "not_accepted"
+    TRANSFER_110 = "transfer_110"
+    TRANSFER_119 = "transfer_119"
+    TRANSFER_120 = "transfer_120"
+    TRANSFER_122 = "transfer_122"
+
+    @property
+    def label(self) -> str:
+        """The words staff read.
+
+        >>> Intake("transfer_110").label
+        '转110（公安）'
+        """
+        return INTAKE_LABELS[self]
+
+
+INTAKE_LABELS = {
+    Intake.NOT_ACCEPTED: "不予受理", Intake.TRANSFER_110: "转110（公安）",
+    Intake.TRANSFER_119: "转119（消防）", Intake.TRANSFER_120: "转120（急救）",
+    Intake.TRANSFER_122: "转122（交通事故）",
+}
+
+
 #: Unit kinds that count as the territorial level; a departmental matter never falls to them.
 TERRITORIAL_KINDS = frozenset({UnitKind.TOWNSHIP, UnitKind.STREET, UnitKind.COMMUNITY})
 
@@ -77,13 +107,16 @@ class Area:
 @dataclass(frozen=True, slots=True)
 class Category:
     """A matter class (事项分类). Leaves may be ``departmental`` (a reclaimed or departmental
-    matter: never pushed down to a township) with a ``default_unit``."""
+    matter: never pushed down to a township) with a ``default_unit``. A category with an
+    ``intake`` flag, and everything under it, is not dispatched: routing reports the flag
+    instead of a lead (:class:`Intake`)."""
 
     code: str
     name: str
     parent: str | None
     departmental: bool = False
     default_unit: str | None = None
+    intake: Intake | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,15 @@ class Jurisdiction:
 
     def is_category_within(self, code: str, scope: str) -> bool:
         return scope in self.category_path(code)
+
+    def intake_category(self, code: str) -> Category | None:
+        """The nearest category on ``code``'s path (itself first) that carries an intake
+        flag; None when the matter is for dispatch."""
+        for step in self.category_path(code):
+            category = self.categories[step]
+            if category.intake is not None:
+                return category
+        return None
 
     def category_children(self, code: str) -> list[str]:
         return list(self._children.get(code, ()))

@@ -82,6 +82,7 @@ categories = _revisioned(
     Column("parent", String(64)),
     Column("departmental", Boolean, nullable=False, default=False),
     Column("default_unit", String(64)),
+    Column("intake", String(20)),  # jurisdiction.model.Intake; null: dispatched as usual
 )
 
 settings = _revisioned(

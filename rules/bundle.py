@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jurisdiction.errors import ProblemList
 from jurisdiction.instants import FIRST_YEAR, LAST_YEAR, is_in_service_span
-from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
+from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from rules.model import ROLES, Rule, RuleSource, Settings, canon_value, is_plain
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
@@ -212,7 +212,7 @@ def _area(r: _Reader, item: Any, path: str) -> Area | None:
 
 
 def _category(r: _Reader, item: Any, path: str) -> Category | None:
-    e = r.obj(item, path, {"code", "name", "parent", "departmental", "default_unit"})
+    e = r.obj(item, path, {"code", "name", "parent", "departmental", "default_unit", "intake"})
     if e is None:
         return None
     code = r.string(e, "code", path, pattern=CODE_RE)
@@ -225,7 +225,17 @@ def _category(r: _Reader, item: Any, path: str) -> Category | None:
         r.problems.add(f"{path}.departmental", "must be true or false", field="departmental")
         departmental = False
     default_unit = r.string(e, "default_unit", path, required=False, pattern=CODE_RE)
-    return Category(code, name, parent, departmental, default_unit) if code and name else None
+    intake = _intake(r, e, path)
+    return (Category(code, name, parent, departmental, default_unit, intake)
+            if code and name else None)
+
+
+def _intake(r: _Reader, entry: Mapping[str, Any], path: str) -> Intake | None:
+    """A category's optional intake flag (``not_accepted``, ``transfer_110`` …)."""
+    if entry.get("intake") is None:
+        return None
+    intake: Intake | None = r.enum(entry, "intake", path, Intake)
+    return intake
 
 
 RULE_FIELDS = {"id", "category", "area", "when", "text_any", "lead", "co_handlers", "basis",
@@ -405,9 +415,17 @@ def dump_bundle(jurisdiction: Jurisdiction, rules: Iterable[Rule],
         "areas": [{"code": a.code, "name": a.name, "level": a.level.value, "parent": a.parent,
                    "unit": a.unit}
                   for a in sorted(jurisdiction.areas.values(), key=lambda a: a.code)],
-        "categories": [{"code": c.code, "name": c.name, "parent": c.parent,
-                        "departmental": c.departmental, "default_unit": c.default_unit}
+        "categories": [_category_entry(c)
                        for c in sorted(jurisdiction.categories.values(), key=lambda c: c.code)],
         "settings": {"hotline_office": settings.hotline_office, "timezone": settings.timezone},
         "rules": [r.content() for r in sorted(rules, key=lambda r: r.id)],
     }
+
+
+def _category_entry(c: Category) -> dict[str, Any]:
+    """A category as a bundle entry; ``intake`` only where a flag is set."""
+    entry: dict[str, Any] = {"code": c.code, "name": c.name, "parent": c.parent,
+                             "departmental": c.departmental, "default_unit": c.default_unit}
+    if c.intake is not None:
+        entry["intake"] = c.intake.value
+    return entry

@@ -88,7 +88,7 @@ RULE_COLUMNS: Final = (
     "规则编号", "事项编码", "一级分类", "二级分类", "三级分类", "乡镇职责类型", "牵头单位",
     "配合单位", "适用区域", "条件", "关键词", "依据", "生效日期", "失效日期", "优先级", "来源",
 )
-CATEGORY_COLUMNS: Final = ("编码", "名称", "上级编码", "部门事项", "默认单位")
+CATEGORY_COLUMNS: Final = ("编码", "名称", "上级编码", "部门事项", "默认单位", "受理类型")
 UNIT_COLUMNS: Final = ("编码", "名称", "类型")
 AREA_COLUMNS: Final = ("编码", "名称", "层级", "上级编码", "属地单位")
 SETTING_COLUMNS: Final = ("键", "值")
@@ -138,6 +138,15 @@ _AREA_LEVELS: Final = {
 _AREA_LEVEL_LABELS: Final = {
     "district": "区", "township": "乡镇街道", "community": "社区村", "grid": "网格",
 }
+#: 受理类型 of a category (jurisdiction.model.Intake): its words, and the label written.
+_INTAKES: Final = {
+    "not_accepted": "not_accepted", "不予受理": "not_accepted", "不受理": "not_accepted",
+    **{word: f"transfer_{n}" for n in ("110", "119", "120", "122")
+       for word in (f"transfer_{n}", f"转{n}", n)},
+}
+_INTAKE_LABELS: Final = {"not_accepted": "不予受理", "transfer_110": "转110",
+                         "transfer_119": "转119", "transfer_120": "转120",
+                         "transfer_122": "转122"}
 _YES: Final = frozenset({"是", "y", "yes", "true", "1", "√", "✓"})
 _NO: Final = frozenset({"否", "n", "no", "false", "0", "×"})
 _OPEN_FROM: Final = frozenset({"不限"})
@@ -161,7 +170,8 @@ _RULE_KEYS: Final = frozenset({
     "id", "category", "area", "when", "text_any", "lead", "co_handlers", "basis", "source",
     "priority", "valid_from", "valid_to",
 })
-_CATEGORY_KEYS: Final = frozenset({"code", "name", "parent", "departmental", "default_unit"})
+_CATEGORY_KEYS: Final = frozenset({"code", "name", "parent", "departmental", "default_unit",
+                                   "intake"})
 _AREA_KEYS: Final = frozenset({"code", "name", "level", "parent", "unit"})
 _POLICY_2025: Final = (
     "职能部门事项不得分派给基层 (2025 national policy: departmental matters are not pushed "
@@ -559,6 +569,7 @@ class _Reader:
                          code="policy_violation", column="默认单位")
             if not name and table.has("名称"):
                 self.add(loc, "category 名称 is required", code="required", column="名称")
+            intake = self.intake(table.cell(values, "受理类型"), loc)
             if code is None or not name:
                 continue
             if code in self.categories:
@@ -568,11 +579,24 @@ class _Reader:
             self.categories[code] = {
                 "code": code, "name": name,
                 "parent": parent if _text(parent_cell) else code[:-2] or None,
+                **({"intake": intake} if intake else {}),
                 **self.extra(table, values, loc, _CATEGORY_KEYS),
             }
             self.category_origin[code] = loc
             self.sheet_departmental[code] = departmental
             self.sheet_default[code] = default
+
+    def intake(self, value: Any, loc: str) -> str | None:
+        """The 受理类型 cell: blank (dispatched as usual), 不予受理, or 转110 / 转119 / 转120 /
+        转122 (the bundle's ``intake`` codes are accepted too)."""
+        raw = re.sub(r"[\s（(].*$", "", _text(value)).lower()
+        if not raw:
+            return None
+        intake = _INTAKES.get(raw)
+        if intake is None:
+            self.add(loc, f"bad 受理类型 {_text(value)!r}: 不予受理, 转110, 转119, 转120, 转122 "
+                     "(or blank)", column="受理类型")
+        return intake
 
     def read_settings(self, table: _Table) -> None:
         self.missing_columns(table, SETTING_COLUMNS)
@@ -961,7 +985,7 @@ _WIDTHS: Final = {
     "乡镇职责类型": 13, "牵头单位": 24, "配合单位": 36, "适用区域": 12, "条件": 36,
     "关键词": 24, "依据": 48, "生效日期": 13, "失效日期": 13, "优先级": 8, "来源": 10,
     "编码": 12, "名称": 28, "类型": 14, "层级": 12, "上级编码": 12, "属地单位": 24,
-    "部门事项": 10, "默认单位": 24, "键": 20, "值": 40, EXTRA: 30,
+    "部门事项": 10, "默认单位": 24, "受理类型": 10, "键": 20, "值": 40, EXTRA: 30,
 }
 _NOTES: Final = {
     "规则编号": "Rule id. Blank: derived as DL-<事项编码>-NN.",
@@ -1014,11 +1038,14 @@ def write_duty_list(bundle: Mapping[str, Any], path: str | Path) -> None:
         "编码": c.get("code"), "名称": c.get("name"), "上级编码": c.get("parent"),
         "部门事项": None if "departmental" not in c else ("是" if c["departmental"] else "否"),
         "默认单位": c.get("default_unit"),
+        "受理类型": _INTAKE_LABELS.get(str(c.get("intake")), c.get("intake")),
         EXTRA: _extra(c, _CATEGORY_KEYS),
     } for c in bundle.get("categories") or []]
     _fill(workbook.create_sheet(CATEGORIES_SHEET), _columns(CATEGORY_COLUMNS, category_rows),
           category_rows, required=("编码", "名称"))
     _validate_list(workbook[CATEGORIES_SHEET], CATEGORY_COLUMNS, "部门事项", ["是", "否"])
+    _validate_list(workbook[CATEGORIES_SHEET], CATEGORY_COLUMNS, "受理类型",
+                   list(_INTAKE_LABELS.values()))
 
     unit_rows = [{
         "编码": u.get("code"), "名称": u.get("name"),

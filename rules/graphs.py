@@ -53,12 +53,14 @@ RELATIONS = ("leads", "assists", "governs", "contains", "decides", "shares_work"
 
 #: Cell status in the category view (a fallback cell is a ``gap``) and the matrix view.
 VIEW_STATUS = {Status.ROUTED: "rule", Status.FALLBACK: "gap", Status.AMBIGUOUS: "ambiguous",
-               Status.UNROUTED: "unrouted"}
+               Status.UNROUTED: "unrouted", Status.OUT_OF_SCOPE: "out_of_scope"}
 MATRIX_STATUS = {Status.ROUTED: "rule", Status.FALLBACK: "fallback",
-                 Status.AMBIGUOUS: "ambiguous", Status.UNROUTED: "unrouted"}
+                 Status.AMBIGUOUS: "ambiguous", Status.UNROUTED: "unrouted",
+                 Status.OUT_OF_SCOPE: "out_of_scope"}
 #: Matrix cells also have ``overlap``: routed for a plain ticket, tied for some tickets.
 #: The worse status wins when cells are aggregated.
-_SEVERITY = {"rule": 0, "gap": 1, "fallback": 1, "overlap": 2, "unrouted": 2, "ambiguous": 3}
+_SEVERITY = {"rule": 0, "out_of_scope": 0, "gap": 1, "fallback": 1, "overlap": 2, "unrouted": 2,
+             "ambiguous": 3}
 
 #: The pseudo area of a rule without an area scope (it applies everywhere).
 EVERYWHERE = "*"
@@ -404,7 +406,8 @@ def category_view(matrix: MatrixLike, category_code: str, *, at: datetime,
         worst = max(counts, key=lambda s: _SEVERITY[s]) if counts else "rule"
         g.nodes[node].update(status=worst, cells=sum(counts.values()),
                              **{f"cells_{s}": counts.get(s, 0)
-                                for s in ("rule", "gap", "ambiguous", "unrouted")})
+                                for s in ("rule", "gap", "ambiguous", "unrouted",
+                                          "out_of_scope")})
     _check_size("category", g.number_of_nodes(), max_nodes, filters)
     _label_weights(g, unit=" 类" if len(leaves) > 1 else "")
     return g
@@ -543,7 +546,7 @@ class MatrixView:
     >>> [r.code for r in v.rows], [c.code for c in v.columns]
     (['0301', '0302'], ['101', '102'])
     >>> v.counts()
-    {'rule': 3, 'fallback': 1, 'ambiguous': 0, 'overlap': 0, 'unrouted': 0}
+    {'rule': 3, 'fallback': 1, 'ambiguous': 0, 'overlap': 0, 'unrouted': 0, 'out_of_scope': 0}
     """
 
     district: Header
@@ -560,7 +563,8 @@ class MatrixView:
         return self.cells[row][col]
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(("rule", "fallback", "ambiguous", "overlap", "unrouted"), 0)
+        out = dict.fromkeys(("rule", "fallback", "ambiguous", "overlap", "unrouted",
+                             "out_of_scope"), 0)
         for row in self.cells:
             for cell in row:
                 out[cell.status] += 1
@@ -612,7 +616,7 @@ def _cell_tooltip(row: Header, col: Header, cell: MatrixCell, lead_name: str | N
     why = {"rule": f"规则 {cell.rule_id}", "fallback": f"兜底（{cell.fallback_step}）",
            "ambiguous": f"规则冲突 {'、'.join(cell.tied_rules)}",
            "overlap": f"规则 {cell.rule_id}；特定条件下 {'、'.join(cell.overlap)} 冲突",
-           "unrouted": "无人承办"}[cell.status]
+           "unrouted": "无人承办", "out_of_scope": "不派单（受理口径）"}[cell.status]
     return f"{row.name} × {col.name}：主办 {lead_name or '—'}；{why}"
 
 

@@ -34,6 +34,8 @@ class Status(StrEnum):
     FALLBACK = "fallback"
     AMBIGUOUS = "ambiguous"
     UNROUTED = "unrouted"
+    #: The category carries an intake flag (jurisdiction.model.Intake): no lead at all.
+    OUT_OF_SCOPE = "out_of_scope"
 
 
 def canon_value(value: Any) -> str:
@@ -181,3 +183,6 @@ class Decision:
     fallback_step: str | None = None  # category_default | territorial | hotline_office
     tied_rules: tuple[str, ...] = ()
     excluded_by_area: int = 0
+    #: for ``out_of_scope``: the intake flag and the category that carries it
+    intake: str | None = None
+    intake_category: str | None = None

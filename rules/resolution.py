@@ -83,6 +83,33 @@ def departmental_category(ctx: TicketContext, jurisdiction: Jurisdiction) -> Cat
     return None
 
 
+def out_of_scope(ctx: TicketContext, jurisdiction: Jurisdiction) -> Decision | None:
+    """The ``out_of_scope`` decision for a ticket whose category (or an ancestor) carries an
+    intake flag — not accepted by 12345, or transferred to 110 / 119 / 120 / 122: no lead, no
+    rule, the flag instead (domain.md §5a). None when the matter is for dispatch. Both the
+    engine path and the plain evaluator go through :func:`resolve`, so they agree.
+
+    >>> from datetime import datetime, timezone
+    >>> from jurisdiction.model import Category, Intake, Jurisdiction
+    >>> j = Jurisdiction.build([], [], [Category("06", "治安", None, intake=Intake.TRANSFER_110),
+    ...                                 Category("0601", "打架斗殴", "06")])
+    >>> t = Ticket("0601", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    >>> d = out_of_scope(context_for(t, j), j)
+    >>> d.status.value, d.lead, d.intake, d.intake_category
+    ('out_of_scope', None, 'transfer_110', '06')
+    """
+    category = jurisdiction.intake_category(ctx.ticket.category)
+    if category is None or category.intake is None:
+        return None
+    intake = category.intake
+    where = "" if category.code == ctx.ticket.category else f"（上级分类 {category.code}）"
+    action = ("不属于 12345 受理范围，不派单" if intake.value == "not_accepted"
+              else "热线直接转接，不派单")
+    summary = f"{category.name}{where}标记为“{intake.label}”：{action}"
+    return Decision(Status.OUT_OF_SCOPE, None, (), None, (), summary, intake=intake.value,
+                    intake_category=category.code)
+
+
 def resolve_role(code: str, ctx: TicketContext, jurisdiction: Jurisdiction) -> str | None:
     """A unit code as it stands, or the unit a role names for this ticket (None if none)."""
     if code == TERRITORIAL:
@@ -101,7 +128,11 @@ def resolve(
 
     ``considered`` are the rules on the ticket's category path; ``matched`` the ids the rule
     engine reported as matching (None: decide matches here with the plain evaluator).
+    A category with an intake flag is decided before any rule (:func:`out_of_scope`).
     """
+    flagged = out_of_scope(ctx, jurisdiction)
+    if flagged is not None:
+        return flagged
     departmental = departmental_category(ctx, jurisdiction)
     lost: list[Candidate] = []
     eligible: list[tuple[tuple[float, ...], Rule, str]] = []

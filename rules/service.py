@@ -26,6 +26,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import EngineError, InvalidInput, LimitExceeded, NotFound
+from jurisdiction.model import Intake
 from jurisdiction.model import unit_ref as model_unit_ref
 from rules.compiler import Shard, ShardKey, compile_shards, shard_keys_for, ticket_message
 from rules.conditions import TicketContext, has_keyword
@@ -297,7 +298,17 @@ def decision_document(decision: Decision, matrix: Matrix, *, decision_id: str,
         },
         "dispute_id": dispute_id,
         "as_of": ticket.as_of.isoformat(),
+        **_intake(decision),
     }
+
+
+def _intake(decision: Decision) -> dict[str, Any]:
+    """``intake`` of an ``out_of_scope`` decision: ``{code, label, category}``; null on the
+    others (and absent from decisions stored before it existed: read it as null)."""
+    if decision.intake is None:
+        return {"intake": None}
+    return {"intake": {"code": decision.intake, "label": Intake(decision.intake).label,
+                       "category": decision.intake_category}}
 
 
 _ID_PREFIX = uuid.uuid4().hex[:16]  # random per process: ids from several servers never meet

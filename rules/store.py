@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from jurisdiction.errors import Conflict, NotFound, ProblemList
-from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
+from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
 from rules.bundle import check_jurisdiction, check_references
 from rules.model import Rule, RuleSource, Settings
@@ -67,7 +67,8 @@ def _area_row(a: Area) -> dict[str, Any]:
 
 def _category_row(c: Category) -> dict[str, Any]:
     return {"code": c.code, "name": c.name, "parent": c.parent,
-            "departmental": c.departmental, "default_unit": c.default_unit}
+            "departmental": c.departmental, "default_unit": c.default_unit,
+            "intake": c.intake.value if c.intake else None}
 
 
 def rule_row(r: Rule) -> dict[str, Any]:
@@ -132,7 +133,8 @@ def load_matrix(conn: Connection, version: int | None = None) -> Matrix:
          .values()],
         [Area(r["code"], r["name"], AreaLevel(r["level"]), r["parent"], r["unit"])
          for r in _latest(conn, "areas", version).values()],
-        [Category(r["code"], r["name"], r["parent"], r["departmental"], r["default_unit"])
+        [Category(r["code"], r["name"], r["parent"], r["departmental"], r["default_unit"],
+                  Intake(r["intake"]) if r["intake"] else None)
          for r in _latest(conn, "categories", version).values()])
     rules = {k: rule_from_row(r) for k, r in _latest(conn, "rules", version).items()}
     s = {k: r["value"] for k, r in _latest(conn, "settings", version).items()}

@@ -28,10 +28,11 @@ async def graph(services: ServicesDep, caller: CallerDep,
                 district: str | None = Query(None, description="category view: one "
                                              "district's townships"),
                 start: str | None = Query(None, alias="from", description="hotspots: period "
-                                          "start, a date or ISO 8601 time (default: the "
-                                          "first of this month)"),
+                                          "start, a date or ISO 8601 time (default: 30 "
+                                          "days before `to`)"),
                 end: str | None = Query(None, alias="to", description="hotspots: period end, "
-                                        "exclusive (default: a month after from)"),
+                                        "exclusive (default: 30 days after `from`; neither: "
+                                        "the last 30 days)"),
                 ) -> Response:
     matrix = services.router.current()
     body, media = await run_in_threadpool(render_view, matrix, view, focus, format,

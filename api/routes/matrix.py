@@ -12,7 +12,7 @@ from api.deps import CallerDep, Services, ServicesDep
 from api.schemas import AreaIn, CategoryIn, ChangeOut, RuleIn, RulePatch, UnitIn
 from arbitration.service import verify_in_service
 from jurisdiction.errors import InvalidInput, LimitExceeded
-from jurisdiction.model import Area, AreaLevel, Category, Unit, UnitKind
+from jurisdiction.model import Area, AreaLevel, Category, Intake, Unit, UnitKind
 from rules import admin
 from rules.bundle import dump_bundle, parse_bundle
 from rules.store import Matrix, list_versions, rule_history
@@ -40,7 +40,8 @@ def _area_out(m: Matrix, a: Area) -> dict[str, Any]:
 
 def _category_out(m: Matrix, c: Category) -> dict[str, Any]:
     return {"code": c.code, "name": c.name, "parent": c.parent, "departmental": c.departmental,
-            "default_unit": c.default_unit, "depth": m.jurisdiction.category_depth(c.code),
+            "default_unit": c.default_unit, "intake": c.intake.value if c.intake else None,
+            "depth": m.jurisdiction.category_depth(c.code),
             "path": list(reversed(m.jurisdiction.category_path(c.code)))}
 
 
@@ -113,7 +114,8 @@ def list_categories(services: ServicesDep, caller: CallerDep,
              summary="Create a category")
 def create_category(body: CategoryIn, services: ServicesDep,
                     caller: CallerDep) -> dict[str, Any]:
-    cat = Category(body.code, body.name, body.parent, body.departmental, body.default_unit)
+    cat = Category(body.code, body.name, body.parent, body.departmental, body.default_unit,
+                   Intake(body.intake) if body.intake else None)
     return _change(services, caller, admin.put_entity("categories", cat, create=True),
                    f"create category {cat.code}")
 
@@ -122,7 +124,8 @@ def create_category(body: CategoryIn, services: ServicesDep,
 def update_category(code: str, body: CategoryIn, services: ServicesDep,
                     caller: CallerDep) -> dict[str, Any]:
     _same_code(code, body.code)
-    cat = Category(body.code, body.name, body.parent, body.departmental, body.default_unit)
+    cat = Category(body.code, body.name, body.parent, body.departmental, body.default_unit,
+                   Intake(body.intake) if body.intake else None)
     return _change(services, caller, admin.put_entity("categories", cat, create=False),
                    f"update category {code}")
 

@@ -42,7 +42,7 @@ class TicketEventCreate(BaseModel):
         "proposed_unit": "JD-DH"}]})
 
     type: str = Field(description="dispatched | signed | return_requested | return_upheld | "
-                      "return_rejected | reassigned | completed")
+                      "return_rejected | reassigned | completed | closed_out_of_scope")
     unit: str | None = Field(None, min_length=1, max_length=64,
                              description="The unit dispatched to, signing, or returning.")
     at: Instant | None = Field(None, description="When it happened; default now.")
@@ -55,6 +55,10 @@ class TicketEventCreate(BaseModel):
                              description="Return window tier of a dispatch (standard|complex).")
     category: str | None = Code
     area: str | None = Code
+    outcome: str | None = Field(
+        None, max_length=40, description="closed_out_of_scope only: informed (告知) | "
+        "terminated (终止办理) | transferred (转其他渠道). Only the hotline office "
+        "(settings.hotline_office) closes a ticket as out of scope; it ends the ticket.")
 
 
 @contextlib.contextmanager
@@ -84,10 +88,23 @@ def check_place(matrix: Matrix, category: str | None, area: str | None) -> None:
                            value=area)
 
 
+def _check_out_of_scope_caller(caller: Caller, event: Event, hotline_office: str | None) -> None:
+    """A key bound to a unit closes a ticket as out of scope only if that unit is the hotline
+    office (domain.md §5a: the hotline reviews and ends it)."""
+    if event.type != EventType.CLOSED_OUT_OF_SCOPE or caller.unit is None:
+        return
+    if caller.unit != hotline_office:
+        raise Forbidden(f"only the hotline office closes a ticket as out of scope; a key of "
+                        f"{caller.unit} may not", code="forbidden", unit=caller.unit)
+
+
 def _check_unit_caller(caller: Caller, event: Event, holder: str | None) -> None:
-    """A unit key speaks only for its own unit: it signs, returns or completes its tickets."""
+    """A unit key speaks only for its own unit: it signs, returns or completes its tickets
+    (and, for the hotline office, closes them as out of scope)."""
     if caller.role != "unit":
         return
+    if event.type == EventType.CLOSED_OUT_OF_SCOPE and event.unit == caller.unit:
+        return  # the caller is the hotline office (_check_out_of_scope_caller)
     if event.type not in (EventType.SIGNED, EventType.RETURN_REQUESTED, EventType.COMPLETED):
         raise Forbidden(f"a unit key may not post {event.type} events", code="forbidden",
                         role=caller.role, type=str(event.type))
@@ -185,6 +202,7 @@ def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
     check_units(matrix, unit=event.unit, to_unit=event.to_unit,
                 proposed_unit=event.proposed_unit)
     check_place(matrix, event.category, event.area)
+    _check_out_of_scope_caller(caller, event, matrix.settings.hotline_office)
 
     def write(conn: Connection) -> dict[str, Any]:
         current = service.load_ticket(conn, ticket_id, for_update=True)
@@ -200,7 +218,8 @@ def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
         policy = service.load_policy(conn, service.district_of(matrix, area))
         state = service.record_ticket_event(
             conn, ticket_id=ticket_id, event=event, actor=caller.actor, now=now, policy=policy,
-            territorial_unit=service.territorial_unit_of(matrix, area))
+            territorial_unit=service.territorial_unit_of(matrix, area),
+            hotline_office=matrix.settings.hotline_office)
         return service.ticket_document(state, matrix.jurisdiction.units, policy)
 
     scope = f"POST /v1/tickets/{ticket_id}/events"

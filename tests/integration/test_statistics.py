@@ -131,12 +131,13 @@ def test_first_dispatch_accuracy_counts_tickets_whose_first_dispatch_stood(
     assert (rows[B]["first_receipts"], rows[B]["first_dispatch_accuracy"]) == (1, 1.0)
 
 
-def test_return_rate_is_returns_requested_over_dispatches_received(
+def test_return_rate_is_the_share_of_tickets_received_that_the_unit_returned(
         history: Connection) -> None:
     rows = by_unit(history)
     assert (rows[A]["returns_requested"], rows[A]["dispatches_received"]) == (2, 4)
-    assert rows[A]["return_rate"] == 0.5
-    assert (rows[B]["returns_requested"], rows[B]["dispatches_received"]) == (2, 3)
+    assert (rows[A]["tickets_returned"], rows[A]["tickets_in_scope"]) == (2, 3)  # T2, T4
+    assert rows[A]["return_rate"] == pytest.approx(0.6667)
+    assert (rows[B]["tickets_returned"], rows[B]["tickets_in_scope"]) == (2, 3)  # T3, T4
     assert rows[B]["return_rate"] == pytest.approx(0.6667)
 
 
@@ -149,12 +150,13 @@ def test_a_rejected_return_counts_against_the_unit_that_asked_for_it(
     assert rows[B]["return_rejection_rate"] == 0.5
 
 
-def test_dispute_rate_counts_disputes_of_the_period_the_unit_was_party_to(
+def test_dispute_rate_is_the_share_of_tickets_received_that_the_unit_disputed(
         history: Connection) -> None:
     rows = by_unit(history)
     assert (rows[A]["disputes"], rows[A]["tickets_received"]) == (3, 3)  # D4 is October's
-    assert rows[A]["dispute_rate"] == 1.0
-    assert (rows[B]["disputes"], rows[B]["dispute_rate"]) == (2, pytest.approx(0.6667))
+    # Only D1 is about a ticket (T4, between A and B); D2, D3 and D5 have none.
+    assert (rows[A]["disputed_tickets"], rows[A]["dispute_rate"]) == (1, pytest.approx(0.3333))
+    assert (rows[B]["disputes"], rows[B]["dispute_rate"]) == (2, pytest.approx(0.3333))
     assert (rows[C]["disputes"], rows[C]["dispute_rate"]) == (2 + 1, None)  # received nothing
 
 
@@ -202,9 +204,10 @@ def test_the_district_summary_counts_each_ticket_dispute_and_ruling_once(
     s = statistics.summary(history, NOVEMBER)
     assert (s["tickets_received"], s["dispatches_received"], s["first_receipts"]) == (4, 7, 4)
     assert s["first_dispatch_accuracy"] == 0.5
-    assert s["return_rate"] == pytest.approx(4 / 7, abs=1e-4)
+    assert (s["tickets_returned"], s["return_rate"]) == (3, 0.75)  # T2, T3, T4
     assert s["return_rejection_rate"] == 0.25
-    assert (s["disputes"], s["dispute_rate"], s["rulings"]) == (4, 1.0, 3)
+    assert (s["disputes"], s["disputed_tickets"], s["dispute_rate"], s["rulings"]) == (
+        4, 1, 0.25, 3)
     assert s["dispatches_per_ticket"] == 1.75
     assert s["lead_time_mean_h"] == pytest.approx(10.67, abs=0.01)
     assert s["lead_time_median_h"] == 6.0
@@ -251,7 +254,7 @@ def test_unit_statistics_come_as_json_for_a_period(client_with_history: TestClie
         "/v1/stats/units?from=2026-11-01&to=2026-12-01&unit=D-CG").json()
     assert body["period"]["from"] == "2026-11-01T00:00:00+08:00"
     (row,) = body["units"]
-    assert (row["unit"], row["name"], row["return_rate"]) == (A, "区城市管理委员会", 0.5)
+    assert (row["unit"], row["name"], row["return_rate"]) == (A, "区城市管理委员会", 0.6667)
 
 
 def test_unit_statistics_come_as_csv_with_chinese_headers(
@@ -263,7 +266,7 @@ def test_unit_statistics_come_as_csv_with_chinese_headers(
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["单位代码", "单位名称", "接收工单数"]
     line = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
-    assert line[A]["退单率"] == "50.0%" and line[A]["一次派准率"] == "33.3%"
+    assert line[A]["退单率"] == "66.7%" and line[A]["一次派准率"] == "33.3%"
 
 
 def test_the_summary_and_hotspots_answer_over_http(client_with_history: TestClient) -> None:

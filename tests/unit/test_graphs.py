@@ -230,7 +230,7 @@ def test_matrix_view_gives_each_cell_its_status_lead_and_rule(matrix: Matrix) ->
     assert [r.code for r in v.rows] == ["030101", "030102", "030201", "0401"]
     assert [c.code for c in v.columns] == [HP, XH]
     assert v.counts() == {"rule": 4, "fallback": 3, "ambiguous": 1, "overlap": 0,
-                          "unrouted": 0}
+                          "unrouted": 0, "out_of_scope": 0}
     cell = v.cell("030102", XH)
     assert (cell.status, cell.lead, cell.rule_id, cell.co_handlers) == \
         ("rule", "D-CG", "R-2", ("D-ZJ",))

@@ -8,8 +8,8 @@ the 和平街道 township and 2026-06-01 10:00 (+08:00).
 
 ``expected`` may name ``status``, ``lead``, ``co_handlers`` (ordered), ``rule`` (the winning
 rule id or null), ``fallback_step``, ``tied_rules``, ``excluded_by_area``, ``candidates``
-(every candidate's rule id → step, exactly) and ``candidate_order``; only the keys given are
-checked.
+(every candidate's rule id → step, exactly), ``candidate_order`` and ``intake`` (an
+``out_of_scope`` decision's flag); only the keys given are checked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ BASE = "_district.yaml"
 DEFAULT_AREA = "110199001"
 DEFAULT_AS_OF = "2026-06-01T10:00:00+08:00"
 EXPECTED_KEYS = {"status", "lead", "co_handlers", "rule", "fallback_step", "tied_rules",
-                 "excluded_by_area", "candidates", "candidate_order"}
+                 "excluded_by_area", "candidates", "candidate_order", "intake"}
 
 
 def _load(path: Path) -> Any:
@@ -91,6 +91,7 @@ def observed(decision: Decision) -> dict[str, Any]:
         "excluded_by_area": decision.excluded_by_area,
         "candidates": {c.rule_id: c.step for c in decision.candidates},
         "candidate_order": [c.rule_id for c in decision.candidates],
+        "intake": decision.intake,
     }
 
 
