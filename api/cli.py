@@ -280,13 +280,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for p in behind:
         print(f"检查点：{p.problem}")
     if problems:
-        print(f"audit log BROKEN: {len(problems)} problem(s) in {count} entries")
+        print(f"审计日志被破坏：{count} 条中有 {len(problems)} 处问题"
+              f"（audit log BROKEN: {len(problems)} problem(s) in {count} entries）")
     if behind:
         print(f"审计日志不再延续检查点（第 {checkpoint['seq'] if checkpoint else 0} 条）："
               "日志被删减或改写")
     if problems or behind:
         return 1
-    print(f"audit log intact: {count} entries, hash chain verified")
+    print(f"审计日志完整：共 {count} 条，哈希链已校验（audit log intact: {count} entries, "
+          "hash chain verified）")
     if checkpoint is not None:
         print(f"审计日志延续检查点：第 {checkpoint['seq']} 条的哈希相符，签名有效"
               f"（检查点生成于 {checkpoint.get('made_at')}）")
