@@ -308,7 +308,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"已写入审计检查点 {out}：第 {checkpoint['seq']} 条，哈希 {checkpoint['hash'][:16]}…，"
           f"HMAC-SHA256 签名（密钥文件 {path}，密钥编号 {checkpoint['key_id']}）")
-    print("请把检查点文件复制到服务器以外保存；密钥文件不要放在数据库所在的机器上公开。")
+    print("请把检查点文件复制到服务器以外保存；密钥文件只给服务账号读取，并在数据库以外另存一份。")
     return 0
 
 
