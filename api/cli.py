@@ -241,31 +241,122 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from api.auth import create_key
+    from api.auth import expiry, issue_key
 
     with _services() as services:
-        if args.unit and args.unit not in services.router.current().jurisdiction.units:
+        matrix = services.router.current()
+        if args.unit and args.unit not in matrix.jurisdiction.units:
             print(f"error: --unit {args.unit!r} is not a known unit", file=sys.stderr)
             return 2
+        now = utc_now()
+        expires_at = expiry(until=args.expires, days=args.days, now=now,
+                            tz=matrix.settings.timezone)
         with services.db.begin() as conn:
-            key = create_key(conn, role=args.role, name=args.name or args.role, unit=args.unit,
-                             now=utc_now())
-        print(f"created a {args.role} key; it is shown only once:")
+            doc, key = issue_key(conn, role=args.role, name=args.name or args.role,
+                                 unit=args.unit, now=now, expires_at=expires_at,
+                                 actor=_Cli().actor)
+        print(f"created a {args.role} key (id {doc['id']}"
+              + (f", expires {doc['expires_at']}" if doc["expires_at"] else "")
+              + "); it is shown only once:")
         print(key)
         return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from arbitration.audit import verify_log
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from api.auth import list_keys
 
     with _services() as services, services.db.connect() as conn:
+        keys = list_keys(conn)
+    if args.json:
+        print(json.dumps(keys, ensure_ascii=False, indent=1))
+        return 0
+    now = utc_now()
+    for k in keys:
+        expires = k["expires_at"] and datetime.fromisoformat(k["expires_at"])
+        state = ("已吊销" if k["revoked"] else "已过期" if expires and expires <= now
+                 else "有效")
+        print(f"{k['id']}  {k['role']:<8} 单位 {k['unit'] or '-':<10} {state}  "
+              f"创建于 {k['created_at']}  最近使用 {k['last_used_at'] or '从未使用'}  "
+              f"到期 {k['expires_at'] or '不过期'}  {k['name']}")
+    print(f"共 {len(keys)} 个密钥")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from api.auth import revoke_key
+
+    with _services() as services, services.db.begin() as conn:
+        doc = revoke_key(conn, args.id, actor=_Cli().actor, now=utc_now())
+    print(f"密钥 {doc['id']}（{doc['name']}）已吊销，各服务器在 1 秒内拒绝它")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from api.auth import rotate_key
+
+    with _services() as services, services.db.begin() as conn:
+        doc, key = rotate_key(conn, args.id, actor=_Cli().actor, now=utc_now())
+    print(f"密钥 {doc['id']}（{doc['name']}）已换新，旧密钥作废；新密钥只显示这一次：")
+    print(key)
+    return 0
+
+
+def _audit_key(args: argparse.Namespace, *, create: bool) -> tuple[Path, bytes]:
+    from arbitration.audit import default_key_file, load_signing_key
+
+    path = Path(args.key_file) if args.key_file else default_key_file()
+    return path, load_signing_key(path, create=create)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from arbitration.audit import check_checkpoint, verify_log
+
+    checkpoint = None
+    if args.checkpoint:
+        try:
+            checkpoint = json.loads(Path(args.checkpoint).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"错误：无法读取检查点 {args.checkpoint}：{exc}", file=sys.stderr)
+            return 2
+        _, key = _audit_key(args, create=False)
+    with _services() as services, services.db.connect() as conn:
         count, problems = verify_log(conn)
+        behind = (check_checkpoint(conn, checkpoint, key) if checkpoint is not None
+                  else [])
     for p in problems:
         print(f"entry {p.seq}: {p.problem}")
+    for p in behind:
+        print(f"检查点：{p.problem}")
     if problems:
-        print(f"audit log BROKEN: {len(problems)} problem(s) in {count} entries")
+        print(f"审计日志被破坏：{count} 条中有 {len(problems)} 处问题"
+              f"（audit log BROKEN: {len(problems)} problem(s) in {count} entries）")
+    if behind:
+        print(f"审计日志不再延续检查点（第 {checkpoint['seq'] if checkpoint else 0} 条）："
+              "日志被删减或改写")
+    if problems or behind:
         return 1
-    print(f"audit log intact: {count} entries, hash chain verified")
+    print(f"审计日志完整：共 {count} 条，哈希链已校验（audit log intact: {count} entries, "
+          "hash chain verified）")
+    if checkpoint is not None:
+        print(f"审计日志延续检查点：第 {checkpoint['seq']} 条的哈希相符，签名有效"
+              f"（检查点生成于 {checkpoint.get('made_at')}）")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from arbitration.audit import make_checkpoint
+
+    path, key = _audit_key(args, create=True)
+    with _services() as services, services.db.connect() as conn:
+        checkpoint = make_checkpoint(conn, key=key, now=utc_now())
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(checkpoint, ensure_ascii=False, indent=1) + "\n",
+                   encoding="utf-8")
+    tmp.replace(out)
+    print(f"已写入审计检查点 {out}：第 {checkpoint['seq']} 条，哈希 {checkpoint['hash'][:16]}…，"
+          f"HMAC-SHA256 签名（密钥文件 {path}，密钥编号 {checkpoint['key_id']}）")
+    print("请把检查点文件复制到服务器以外保存；密钥文件只给服务账号读取，并在数据库以外另存一份。")
     return 0
 
 
@@ -528,7 +619,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--role", required=True)
     s.add_argument("--unit")
     s.add_argument("--name")
+    s.add_argument("--expires", metavar="YYYY-MM-DD", help="last day the key works")
+    s.add_argument("--days", type=int, help="the key works for N days")
     s.set_defaults(func=cmd_keys_create)
+    s = keys.add_parser("list", help="every key: id, name, role, unit, created, last used")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_keys_list)
+    s = keys.add_parser("revoke", help="revoke a key (refused everywhere within 1 s)")
+    s.add_argument("id")
+    s.set_defaults(func=cmd_keys_revoke)
+    s = keys.add_parser("rotate", help="a new secret for a key (same id, role, unit)")
+    s.add_argument("id")
+    s.set_defaults(func=cmd_keys_rotate)
     s = sub.add_parser("graph", help="render a responsibility graph")
     s.add_argument("--view", required=True)
     s.add_argument("--focus")
@@ -541,8 +643,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_graph)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit",
                                                                         required=True)
+    key_help = ("the signing key (default $QUANZE_AUDIT_KEY_FILE or "
+                "~/.config/quanze/audit.key; made on first use, mode 0600)")
     s = audit.add_parser("verify", help="check the hash chain; exit 1 if broken")
+    s.add_argument("--checkpoint", metavar="FILE",
+                   help="also check that the log still extends this checkpoint")
+    s.add_argument("--key-file", dest="key_file", help=key_help)
     s.set_defaults(func=cmd_audit_verify)
+    s = audit.add_parser("checkpoint", help="write the signed head of the chain to FILE")
+    s.add_argument("--out", required=True, metavar="FILE")
+    s.add_argument("--key-file", dest="key_file", help=key_help)
+    s.set_defaults(func=cmd_audit_checkpoint)
     versions = sub.add_parser("versions", help="rule-set versions").add_subparsers(
         dest="versions", required=True)
     s = versions.add_parser("list", help="the newest versions and the one served")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,14 +12,11 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Caller, authenticate
+from api.auth import Caller, KeyCache, authenticate
 from api.settings import AppSettings
 from arbitration import audit
 from rules.service import DecisionBatch, Router
 from rules.store import ChangeReport, Matrix
-
-#: how long a verified key is trusted before it is looked up again (revocation delay)
-KEY_CACHE_SECONDS = 30.0
 
 
 def audit_matrix_change(conn: Connection, report: ChangeReport, base: Matrix, matrix: Matrix,
@@ -49,8 +45,9 @@ class Services:
     #: called inside each matrix write's transaction (the audit log registers here)
     after_matrix_change: Callable[..., None] | None = field(
         default_factory=lambda: audit_matrix_change)
-    #: verified keys, so a routing call does not read the key table every time
-    key_cache: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+    #: verified keys, so a routing call does not read the key table every time; forgotten
+    #: within a second of a revocation anywhere (api.auth.KeyCache)
+    keys: KeyCache = field(default_factory=KeyCache)
     #: SQLite takes one writer at a time and makes the others sleep-and-retry; queueing the
     #: decision writes here instead keeps latency flat under concurrent routing
     write_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,13 +66,19 @@ async def get_caller(request: Request) -> Caller:
     (Reads the headers itself: declaring them as FastAPI ``Header`` parameters cost a
     measurable share of every routing call.)"""
     services: Services = request.app.state.services
-    key = api_key(request.scope["headers"])
-    now = time.monotonic()
-    cached = services.key_cache.get(key or "")
-    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
-        return cached[1]
-    caller = await run_in_threadpool(_authenticate, services, key)
-    services.key_cache[key or ""] = (now, caller)
+    key = api_key(request.scope["headers"]) or ""
+    keys = services.keys
+    tick = keys.ticker()
+    if keys.is_due(tick):
+        keys.checking = True
+        try:
+            await run_in_threadpool(keys.refresh, services.db, tick)
+        finally:
+            keys.checking = False
+    caller = keys.lookup(key, tick, services.clock)
+    if caller is None:
+        caller = await run_in_threadpool(_authenticate, services, key)
+        keys.remember(key, caller, tick, services.clock)
     return caller
 
 
@@ -100,7 +103,7 @@ def api_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 def _authenticate(services: Services, key: str | None) -> Caller:
     with services.db.connect() as conn:
-        return authenticate(conn, key)
+        return authenticate(conn, key, services.clock())
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

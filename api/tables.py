@@ -1,8 +1,8 @@
-"""Tables of the API layer: API keys (stored as hashes)."""
+"""Tables of the API layer: API keys (stored as hashes) and the key epoch."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, String, Table
+from sqlalchemy import Boolean, Column, Integer, String, Table
 
 from jurisdiction.tables import UTCDateTime, metadata
 
@@ -15,4 +15,17 @@ api_keys = Table(
     Column("unit", String(64)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("revoked_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),  # null: never
+    Column("rotated_at", UTCDateTime),  # when the current secret replaced the previous one
+    Column("last_used_at", UTCDateTime),  # recorded at most once a minute per process
+)
+
+#: One row, counted up by every revocation and rotation: each server reads it every half
+#: second and forgets the keys it verified when it moved, so a revoked secret is refused
+#: everywhere within a second without looking every key up on every request.
+api_key_epoch = Table(
+    "api_key_epoch", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", Integer, nullable=False),
 )

@@ -2,6 +2,12 @@
 with actor, time and before/after, chained by SHA-256 so that an altered or removed entry is
 detected by :func:`verify_chain` (``quanze audit verify``).
 
+A writer of the database could still delete the newest entries and move the head back, or
+recompute the whole chain. Checkpoints close that gap: :func:`make_checkpoint` signs the
+head's sequence number and hash with a key kept outside the database
+(``QUANZE_AUDIT_KEY_FILE``), and :func:`check_checkpoint` finds a log that no longer extends
+a checkpoint (``quanze audit checkpoint`` / ``quanze audit verify --checkpoint``).
+
 >>> e = entry_hash("0" * 64, 1, "2026-01-01T00:00:00+00:00", "a", "x", "s", None, {"k": 1})
 >>> len(e)
 64
@@ -10,15 +16,20 @@ detected by :func:`verify_chain` (``quanze audit verify``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from arbitration.tables import audit_head, audit_log
+from jurisdiction.errors import Conflict, InvalidInput, NotFound
 
 GENESIS = "0" * 64
 
@@ -115,3 +126,121 @@ def matrix_change_entry(conn: Connection, report: Any, matrix: Any, *, actor: st
     record(conn, actor=actor, action="ruleset_version", subject=f"ruleset:{report.version}",
            before={"version": report.previous_version},
            after={k: v for k, v in report.as_dict().items() if k != "ids"}, at=at)
+
+
+# -- checkpoints: the head, signed with a key the database does not hold ---------------------
+
+CHECKPOINT_FORMAT = "quanze-audit-checkpoint/1"
+#: where the signing key lives (a file outside the database, created on first use)
+KEY_FILE_ENV = "QUANZE_AUDIT_KEY_FILE"
+
+
+def default_key_file() -> Path:
+    """``$QUANZE_AUDIT_KEY_FILE``, else ``~/.config/quanze/audit.key``."""
+    named = os.environ.get(KEY_FILE_ENV)
+    if named:
+        return Path(named)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "quanze" / "audit.key"
+
+
+def load_signing_key(path: Path, *, create: bool) -> bytes:
+    """The signing key in ``path`` (64 hex digits). With ``create``, a missing file is made
+    with a new random key, readable by its owner only (0600)."""
+    if not path.exists():
+        if not create:
+            raise NotFound(f"no audit signing key at {path}", code="audit_key_not_found",
+                           path=str(path))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    text = path.read_text(encoding="ascii").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{path} does not hold an audit signing key",
+                           code="invalid_audit_key", path=str(path)) from exc
+    if len(key) < 32:
+        raise InvalidInput(f"{path} holds a key shorter than 32 bytes",
+                           code="invalid_audit_key", path=str(path))
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A short name for a signing key (not the key): which key signed a checkpoint."""
+    return hashlib.sha256(b"quanze-audit-key:" + key).hexdigest()[:16]
+
+
+def _signed_body(checkpoint: Mapping[str, Any]) -> bytes:
+    fields = {k: v for k, v in checkpoint.items() if k != "signature"}
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def sign_checkpoint(seq: int, digest: str, *, key: bytes, made_at: datetime) -> dict[str, Any]:
+    """A checkpoint of the chain's head: entry ``seq`` has hash ``digest``, signed with
+    HMAC-SHA256 under ``key``.
+
+    >>> cp = sign_checkpoint(3, "ab" * 32, key=b"k" * 32,
+    ...                      made_at=datetime(2026, 11, 30, tzinfo=UTC))
+    >>> cp["seq"], cp["alg"], checkpoint_signature_ok(cp, b"k" * 32)
+    (3, 'HMAC-SHA256', True)
+    >>> checkpoint_signature_ok({**cp, "seq": 2}, b"k" * 32)
+    False
+    """
+    checkpoint: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT, "seq": seq, "hash": digest,
+        "made_at": made_at.astimezone(UTC).isoformat(), "alg": "HMAC-SHA256",
+        "key_id": key_id(key)}
+    checkpoint["signature"] = hmac.new(key, _signed_body(checkpoint), "sha256").hexdigest()
+    return checkpoint
+
+
+def checkpoint_signature_ok(checkpoint: Mapping[str, Any], key: bytes) -> bool:
+    expected = hmac.new(key, _signed_body(checkpoint), "sha256").hexdigest()
+    return hmac.compare_digest(expected, str(checkpoint.get("signature", "")))
+
+
+def head_of(conn: Connection) -> tuple[int, str]:
+    """The chain's head: the newest entry's sequence number and hash (0 and the genesis
+    hash for an empty log)."""
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                        .where(audit_head.c.id == 1)).first()
+    return (0, GENESIS) if head is None else (int(head.seq), str(head.hash))
+
+
+def make_checkpoint(conn: Connection, *, key: bytes, now: datetime) -> dict[str, Any]:
+    """A signed checkpoint of the head; a broken chain is not signed (``Conflict``
+    ``audit_chain_broken``)."""
+    count, problems = verify_log(conn)
+    if problems:
+        raise Conflict(f"the audit chain is broken ({len(problems)} problem(s) in {count} "
+                       "entries); it cannot be checkpointed", code="audit_chain_broken",
+                       problems=len(problems))
+    seq, digest = head_of(conn)
+    return sign_checkpoint(seq, digest, key=key, made_at=now)
+
+
+def check_checkpoint(conn: Connection, checkpoint: Mapping[str, Any],
+                     key: bytes) -> list[ChainProblem]:
+    """Why the log no longer extends ``checkpoint`` (empty when it does): a wrong signature,
+    entries removed back past it, or the chain rewritten up to it."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        return [ChainProblem(0, "检查点文件格式不对")]
+    seq = checkpoint.get("seq")
+    if checkpoint.get("key_id") != key_id(key):
+        return [ChainProblem(0, "检查点不是用这把密钥签的（密钥编号不符）")]
+    if not checkpoint_signature_ok(checkpoint, key) or not isinstance(seq, int):
+        return [ChainProblem(0, "检查点签名不符：文件被改过，或不是本机构的检查点")]
+    if seq == 0:
+        return []
+    row = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).first()
+    if row is None:
+        last, _ = head_of(conn)
+        newest = conn.execute(select(func.max(audit_log.c.seq))).scalar() or 0
+        return [ChainProblem(seq, f"检查点记录到第 {seq} 条，日志现在只到第 {newest} 条"
+                             f"（链头为第 {last} 条）：检查点之后确认过的条目被删除")]
+    if row.hash != checkpoint.get("hash"):
+        return [ChainProblem(seq, f"第 {seq} 条的哈希与检查点不同：检查点之前的日志被改写")]
+    return []

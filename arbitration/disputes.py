@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from arbitration.policy import DEFAULT_POLICY, Policy
-from jurisdiction.errors import Conflict, InvalidInput
+from jurisdiction.errors import Conflict, Forbidden, InvalidInput
 
 
 class DisputeStatus(StrEnum):
@@ -45,6 +45,26 @@ class DisputeReason(StrEnum):
 
 
 ACTIVE_STATUSES = frozenset({DisputeStatus.OPEN, DisputeStatus.UNDER_REVIEW})
+
+
+@dataclass(frozen=True, slots=True)
+class Arbiter:
+    """Who arbitrates. ``id`` is the identity (an API key's or an account's id: two keys are
+    two arbiters even when they share a name), ``name`` is what people read, ``unit`` the
+    unit the arbiter belongs to, which must stand aside (回避) from its own disputes.
+
+    >>> Arbiter.of("ann")
+    Arbiter(id='ann', name='ann', unit=None)
+    """
+
+    id: str
+    name: str
+    unit: str | None = None
+
+    @classmethod
+    def of(cls, arbiter: Arbiter | str) -> Arbiter:
+        """An arbiter given by name alone is identified by that name (the shell, old data)."""
+        return arbiter if isinstance(arbiter, Arbiter) else cls(id=arbiter, name=arbiter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +100,19 @@ class DisputeState:
     opened_at: datetime
     reason: DisputeReason
     arbiter: str | None = None
+    #: the claiming arbiter's identity (``Arbiter.id``); None before a claim
+    arbiter_id: str | None = None
     stage_deadline: datetime | None = None
     statements: tuple[Statement, ...] = ()
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
     stage_deadline_provisional: bool = False
+
+    @property
+    def holder(self) -> str | None:
+        """The identity of the arbiter holding the claim (its name in data from before
+        arbiters had ids)."""
+        return self.arbiter_id or self.arbiter
 
     @property
     def is_active(self) -> bool:
@@ -98,7 +126,8 @@ class DisputeState:
         return {"id": self.id, "status": str(self.status), "parties": list(self.parties),
                 "ticket_id": self.ticket_id, "category": self.category, "area": self.area,
                 "opened_at": self.opened_at.isoformat(), "reason": str(self.reason),
-                "arbiter": self.arbiter, "stage_deadline": iso(self.stage_deadline),
+                "arbiter": self.arbiter, "arbiter_id": self.arbiter_id,
+                "stage_deadline": iso(self.stage_deadline),
                 "stage_deadline_provisional": self.stage_deadline_provisional,
                 "statements": [s.as_dict() for s in self.statements],
                 "claimed_at": iso(self.claimed_at), "closed_at": iso(self.closed_at)}
@@ -180,12 +209,30 @@ def _closed(state: DisputeState, action: str) -> Conflict:
                     code="dispute_closed", dispute_id=state.id, status=str(state.status))
 
 
-def claim(state: DisputeState, arbiter: str, now: datetime,
+def check_impartial(state: DisputeState, arbiter: Arbiter | str) -> None:
+    """回避: an arbiter whose unit is a party may neither claim nor rule the dispute
+    (``Forbidden`` ``conflict_of_interest``).
+
+    >>> t = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+    >>> d = open_dispute("D1", parties=["D-CG", "JD-HP"], reason="manual", opened_at=t)
+    >>> check_impartial(d, Arbiter("k1", "ann", unit="D-CG"))
+    Traceback (most recent call last):
+      ...
+    jurisdiction.errors.Forbidden: 仲裁人所属单位 D-CG 是争议 D1 的当事方，应当回避 (dispute_id='D1', unit='D-CG')
+    """  # noqa: E501
+    unit = Arbiter.of(arbiter).unit
+    if unit is not None and unit in state.parties:
+        raise Forbidden(f"仲裁人所属单位 {unit} 是争议 {state.id} 的当事方，应当回避",
+                        code="conflict_of_interest", dispute_id=state.id, unit=unit)
+
+
+def claim(state: DisputeState, arbiter: Arbiter | str, now: datetime,
           policy: Policy = DEFAULT_POLICY) -> DisputeState:
     """The dispute taken up by ``arbiter`` for review; its ruling is then due within the
-    ``under_review`` deadline. Claiming again by the same arbiter changes nothing.
+    ``under_review`` deadline. Claiming again by the same arbiter (same id) changes nothing.
     Another arbiter's claim is ``Conflict`` ``dispute_claimed``; a ruled or withdrawn
-    dispute is ``Conflict`` ``dispute_closed``.
+    dispute is ``Conflict`` ``dispute_closed``; an arbiter of a party unit is ``Forbidden``
+    ``conflict_of_interest`` (:func:`check_impartial`).
 
     >>> t = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
     >>> d = claim(open_dispute("D1", parties=["A"], reason="manual", opened_at=t), "ann", t)
@@ -194,19 +241,21 @@ def claim(state: DisputeState, arbiter: str, now: datetime,
       ...
     jurisdiction.errors.Conflict: dispute D1 is already claimed by ann (dispute_id='D1', arbiter='ann')
     """  # noqa: E501
-    if not arbiter or not arbiter.strip():
+    who = Arbiter.of(arbiter)
+    if not who.id or not who.id.strip() or not who.name.strip():
         raise InvalidInput("an arbiter is needed to claim a dispute", code="invalid_arbiter",
                            field="arbiter")
+    check_impartial(state, who)
     if state.status is DisputeStatus.UNDER_REVIEW:
-        if state.arbiter == arbiter:
+        if state.holder == who.id:
             return state
         raise Conflict(f"dispute {state.id} is already claimed by {state.arbiter}",
                        code="dispute_claimed", dispute_id=state.id, arbiter=state.arbiter)
     if state.status is not DisputeStatus.OPEN:
         raise _closed(state, "claimed")
     deadline = deadline_for(DisputeStatus.UNDER_REVIEW, now, policy)
-    return replace(state, status=DisputeStatus.UNDER_REVIEW, arbiter=arbiter, claimed_at=now,
-                   stage_deadline=deadline,
+    return replace(state, status=DisputeStatus.UNDER_REVIEW, arbiter=who.name,
+                   arbiter_id=who.id, claimed_at=now, stage_deadline=deadline,
                    stage_deadline_provisional=policy.is_provisional(now, deadline))
 
 
@@ -233,7 +282,7 @@ def add_statement(state: DisputeState, unit: str, text: str, *, at: datetime,
     return replace(state, statements=(*state.statements, statement))
 
 
-def can_rule(state: DisputeState, arbiter: str | None = None) -> bool:
+def can_rule(state: DisputeState, arbiter: Arbiter | str | None = None) -> bool:
     """Whether the dispute can be ruled now: it is under review, and (when ``arbiter`` is
     given) by that arbiter.
 
@@ -244,7 +293,31 @@ def can_rule(state: DisputeState, arbiter: str | None = None) -> bool:
     """
     if state.status is not DisputeStatus.UNDER_REVIEW:
         return False
-    return arbiter is None or arbiter == state.arbiter
+    return arbiter is None or Arbiter.of(arbiter).id == state.holder
+
+
+def check_ruler(state: DisputeState, arbiter: Arbiter | str) -> None:
+    """Who may rule: only the arbiter holding the claim (``Conflict``
+    ``dispute_not_claimed``), never one whose unit is a party (``Forbidden``
+    ``conflict_of_interest``), and not once the dispute is closed (``dispute_closed``).
+
+    >>> t = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+    >>> d = claim(open_dispute("D1", parties=["A"], reason="manual", opened_at=t),
+    ...           Arbiter("k1", "arbiter"), t)
+    >>> check_ruler(d, Arbiter("k2", "arbiter"))
+    Traceback (most recent call last):
+      ...
+    jurisdiction.errors.Conflict: dispute D1 must be claimed by arbiter before it is ruled (dispute_id='D1', arbiter='arbiter')
+    """  # noqa: E501
+    who = Arbiter.of(arbiter)
+    if not state.is_active:
+        raise Conflict(f"dispute {state.id} is {state.status}; it cannot be ruled again",
+                       code="dispute_closed", dispute_id=state.id, status=str(state.status))
+    check_impartial(state, who)
+    if not can_rule(state, who):
+        raise Conflict(f"dispute {state.id} must be claimed by {who.name} before it is ruled",
+                       code="dispute_not_claimed", dispute_id=state.id,
+                       arbiter=state.arbiter or "")
 
 
 def is_overdue(state: DisputeState, now: datetime) -> bool:
@@ -259,7 +332,7 @@ def is_overdue(state: DisputeState, now: datetime) -> bool:
             and now > state.stage_deadline)
 
 
-def record_ruling(state: DisputeState, arbiter: str, now: datetime) -> DisputeState:
+def record_ruling(state: DisputeState, arbiter: Arbiter | str, now: datetime) -> DisputeState:
     """The dispute marked ruled (裁定) by its arbiter; the ruling itself is stored elsewhere.
     Ruling by anyone else, or before a claim, is ``Conflict`` ``dispute_not_claimed``.
 
@@ -271,7 +344,8 @@ def record_ruling(state: DisputeState, arbiter: str, now: datetime) -> DisputeSt
     if not state.is_active:
         raise _closed(state, "ruled")
     if not can_rule(state, arbiter):
-        raise Conflict(f"dispute {state.id} must be claimed by {arbiter} before it is ruled",
+        raise Conflict(f"dispute {state.id} must be claimed by {Arbiter.of(arbiter).name} "
+                       "before it is ruled",
                        code="dispute_not_claimed", dispute_id=state.id, arbiter=state.arbiter)
     return replace(state, status=DisputeStatus.RULED, stage_deadline=None,
                    stage_deadline_provisional=False, closed_at=now)

@@ -52,6 +52,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
 from arbitration import audit, service
+from arbitration.disputes import Arbiter
 from arbitration.tables import rulings, tickets
 from arbitration.tickets import ENDED_STATUSES, Event, EventType, TicketState
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
@@ -443,16 +444,8 @@ def _latest_request(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
 
 # -- the service ----------------------------------------------------------------------------------
 
-def _check_dispute(dispute: Mapping[str, Any], arbiter: str) -> None:
-    status = str(dispute.get("status"))
-    dispute_id = str(dispute.get("id"))
-    if status in ("ruled", "withdrawn"):
-        raise Conflict(f"dispute {dispute_id} is {status}; it cannot be ruled again",
-                       code="dispute_closed", dispute_id=dispute_id, status=status)
-    if status != "under_review" or dispute.get("arbiter") != arbiter:
-        raise Conflict(f"dispute {dispute_id} must be claimed by {arbiter} before it is ruled",
-                       code="dispute_not_claimed", dispute_id=dispute_id,
-                       arbiter=str(dispute.get("arbiter") or ""))
+def _check_dispute(dispute: Mapping[str, Any], arbiter: Arbiter | str) -> None:
+    service.check_ruler(dispute, arbiter)
 
 
 def _superseded(conn: Connection, ruling_id: str | None) -> dict[str, Any] | None:
@@ -479,7 +472,7 @@ def _retired(request: RulingRequest, earlier: Mapping[str, Any] | None,
 
 
 def preview(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
-            arbiter: str, now: datetime) -> dict[str, Any]:
+            arbiter: Arbiter | str, now: datetime) -> dict[str, Any]:
     """What the ruling would do, without writing anything (contract: ``changed_decisions``,
     ``open_tickets``, ``outranks``, ``outranked_by``; also ``ties_with`` and the ``rule``)."""
     with db.connect() as conn:
@@ -497,7 +490,7 @@ def preview(db: DbEngine, router: Router, dispute_id: str, request: RulingReques
 
 
 def _ruling_inputs(conn: Connection, router: Router, dispute_id: str,
-                   request: RulingRequest, *, arbiter: str, ruling_id: str,
+                   request: RulingRequest, *, arbiter: Arbiter | str, ruling_id: str,
                    ) -> tuple[dict[str, Any], Matrix, tuple[str, ...], Rule | None]:
     """What a ruling acts on, read the same way for its preview and for the ruling itself:
     the dispute (checked for this arbiter), the head matrix (the request checked against
@@ -522,7 +515,7 @@ def new_ruling_id() -> str:
 
 
 def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
-                 arbiter: str, actor: str, now: datetime,
+                 arbiter: Arbiter | str, actor: str, now: datetime,
                  after: admin.AfterCommit | None = None) -> dict[str, Any]:
     """Rule on a dispute in one transaction: the ruling row, the written-back rule and the
     retirements (a new rule-set version), the dispute closed, its ticket reassigned to the
@@ -543,7 +536,7 @@ def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingR
 
 
 def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
-               arbiter: str, actor: str, now: datetime,
+               arbiter: Arbiter | str, actor: str, now: datetime,
                after: admin.AfterCommit | None) -> dict[str, Any]:
     ruling_id = new_ruling_id()
     new_matrix: Matrix | None = None
@@ -584,7 +577,7 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
                          else dispute.get("category")),
             "area": (request.generalize.area if request.generalize
                      else dispute.get("area")),
-            "ruleset_version": version, "arbiter": arbiter, "at": now,
+            "ruleset_version": version, "arbiter": Arbiter.of(arbiter).name, "at": now,
         }
         try:
             with conn.begin_nested():

@@ -53,7 +53,13 @@ from sqlalchemy.exc import IntegrityError
 from arbitration import audit
 from arbitration import disputes as dispute_rules
 from arbitration.calendar import is_provisional, library_years, missing_years, to_local
-from arbitration.disputes import ACTIVE_STATUSES, DisputeState, DisputeStatus, Statement
+from arbitration.disputes import (
+    ACTIVE_STATUSES,
+    Arbiter,
+    DisputeState,
+    DisputeStatus,
+    Statement,
+)
 from arbitration.policy import DEFAULT_POLICY, Policy
 from arbitration.tables import (
     dispute_events,
@@ -91,8 +97,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_PAGE = 200
 
 __all__ = [
-    "DEFAULT_DISTRICT", "add_statement", "calendar_findings", "check_out_of_scope_closer",
-    "claim_dispute", "close_dispute", "flag_overdue",
+    "DEFAULT_DISTRICT", "Arbiter", "add_statement", "calendar_findings",
+    "check_out_of_scope_closer", "check_ruler", "claim_dispute", "close_dispute", "flag_overdue",
     "get_dispute", "get_policy", "get_ticket", "list_disputes", "load_dispute", "load_policy",
     "load_ticket", "new_dispute_id", "open_ambiguous_dispute", "open_dispute_record",
     "put_policy",
@@ -512,6 +518,7 @@ def _dispute_from_json(data: Mapping[str, Any]) -> DisputeState:
         ticket_id=data.get("ticket_id"), category=data.get("category"),
         area=data.get("area"), opened_at=opened,
         reason=dispute_rules.DisputeReason(data["reason"]), arbiter=data.get("arbiter"),
+        arbiter_id=data.get("arbiter_id"),
         stage_deadline=_dt(data.get("stage_deadline")),
         statements=tuple(Statement(unit=s["unit"], text=s["text"], at=datetime.fromisoformat(
             s["at"]), basis=s.get("basis"), proposed_lead=s.get("proposed_lead"))
@@ -703,14 +710,16 @@ def add_statement(conn: Connection, dispute_id: str, *, unit: str, text: str,
     return get_dispute(conn, dispute_id)
 
 
-def claim_dispute(conn: Connection, dispute_id: str, arbiter: str, now: datetime,
+def claim_dispute(conn: Connection, dispute_id: str, arbiter: Arbiter | str, now: datetime,
                   policy: Policy) -> dict[str, Any]:
     """The dispute taken up by ``arbiter`` (its ruling now due within the policy's
     ``under_review`` deadline). Only one arbiter can hold it: the claim is a conditional
-    update, and a dispute someone else holds is ``Conflict`` ``dispute_claimed``. Claiming
-    again by the same arbiter changes nothing."""
+    update, and a dispute someone else holds (another id, whatever its name) is ``Conflict``
+    ``dispute_claimed``. An arbiter of a party unit is ``Forbidden``
+    ``conflict_of_interest`` (回避). Claiming again by the same arbiter changes nothing."""
+    who = Arbiter.of(arbiter)
     before = load_dispute(conn, dispute_id)
-    state = dispute_rules.claim(before, arbiter, now, policy)
+    state = dispute_rules.claim(before, who, now, policy)
     if state == before:
         return get_dispute(conn, dispute_id)
     d = disputes_table.c
@@ -718,20 +727,28 @@ def claim_dispute(conn: Connection, dispute_id: str, arbiter: str, now: datetime
         d.id == dispute_id, d.status == str(DisputeStatus.OPEN)).values(**_dispute_values(state)))
     if result.rowcount != 1:
         current = load_dispute(conn, dispute_id)
-        if current.status is DisputeStatus.UNDER_REVIEW and current.arbiter == arbiter:
+        if current.status is DisputeStatus.UNDER_REVIEW and current.holder == who.id:
             return get_dispute(conn, dispute_id)
         raise Conflict(f"dispute {dispute_id} is already claimed by {current.arbiter}",
                        code="dispute_claimed", dispute_id=dispute_id, arbiter=current.arbiter,
                        status=str(current.status))
-    _dispute_event(conn, dispute_id, "claimed", actor=arbiter, at=now,
-                   payload={"arbiter": arbiter, "stage_deadline": state.stage_deadline
-                            .isoformat() if state.stage_deadline else None})
-    audit.record(conn, actor=arbiter, action="dispute_claimed", subject=f"dispute:{dispute_id}",
+    deadline = state.stage_deadline.isoformat() if state.stage_deadline else None
+    _dispute_event(conn, dispute_id, "claimed", actor=who.name, at=now,
+                   payload={"arbiter": who.name, "arbiter_id": who.id,
+                            "stage_deadline": deadline})
+    audit.record(conn, actor=who.name, action="dispute_claimed", subject=f"dispute:{dispute_id}",
                  before={"status": str(before.status), "arbiter": before.arbiter},
-                 after={"status": str(state.status), "arbiter": arbiter,
-                        "stage_deadline": state.stage_deadline.isoformat()
-                        if state.stage_deadline else None}, at=now)
+                 after={"status": str(state.status), "arbiter": who.name,
+                        "arbiter_id": who.id, "stage_deadline": deadline}, at=now)
     return get_dispute(conn, dispute_id)
+
+
+def check_ruler(dispute: Mapping[str, Any], arbiter: Arbiter | str) -> None:
+    """Whether ``arbiter`` may rule the dispute (a :func:`get_dispute` document): it holds
+    the claim (``dispute_not_claimed``), its unit is not a party (``conflict_of_interest``,
+    回避), the dispute is not closed (``dispute_closed``). See
+    :func:`arbitration.disputes.check_ruler`."""
+    dispute_rules.check_ruler(_dispute_from_json(dispute), arbiter)
 
 
 def close_dispute(conn: Connection, dispute_id: str, *, status: str, ruling_id: str | None,
@@ -741,7 +758,7 @@ def close_dispute(conn: Connection, dispute_id: str, *, status: str, ruling_id: 
     ticket event is applied under ``policy``, by default the one its last event used."""
     before = load_dispute(conn, dispute_id, for_update=True)
     if status == DisputeStatus.RULED:
-        state = dispute_rules.record_ruling(before, before.arbiter or "", now)
+        state = dispute_rules.record_ruling(before, before.holder or "", now)
     elif status == DisputeStatus.WITHDRAWN:
         state = dispute_rules.withdraw(before, now)
     else:

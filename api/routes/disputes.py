@@ -60,7 +60,7 @@ class ClaimRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     arbiter: str | None = Field(None, max_length=200, description="Ignored: the arbiter is "
-                                "the authenticated caller.")
+                                "the authenticated caller (its key's id; its name is shown).")
 
 
 def _ref(matrix: Matrix, code: str | None) -> dict[str, str] | None:
@@ -214,15 +214,17 @@ def add_statement(dispute_id: str, body: StatementCreate, services: ServicesDep,
 @router.post("/disputes/{dispute_id}/claim", summary="Take up a dispute for review")
 def claim(dispute_id: str, services: ServicesDep, caller: CallerDep,
           body: ClaimRequest | None = None) -> dict[str, Any]:
-    """The arbiter is the authenticated caller (a body's `arbiter` is ignored). Only one
-    arbiter holds a dispute: a second claim is 409 `dispute_claimed`."""
+    """The arbiter is the authenticated caller, identified by its key (a body's `arbiter` is
+    ignored). Only one arbiter holds a dispute: a claim by another key, even of the same
+    name, is 409 `dispute_claimed`. An arbiter whose key is bound to a party unit must stand
+    aside (回避): 403 `conflict_of_interest`."""
     caller.require("arbiter")
     matrix = services.router.current()
     now = services.clock()
     with write_transaction(services) as conn:
         state = service.load_dispute(conn, dispute_id)
         policy = service.load_policy(conn, service.district_of(matrix, state.area))
-        dispute = service.claim_dispute(conn, dispute_id, caller.name, now, policy)
+        dispute = service.claim_dispute(conn, dispute_id, caller.arbiter, now, policy)
         return _out(matrix, dispute)
 
 

@@ -80,7 +80,7 @@ def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
     re-route, the rules it outranks and those that still outrank it. Writes nothing."""
     caller.require("arbiter")
     return rulings.preview(services.db, services.router, dispute_id, body.to_request(),
-                           arbiter=caller.name, now=services.clock())
+                           arbiter=caller.arbiter, now=services.clock())
 
 
 @router.post("/disputes/{dispute_id}/ruling", response_model=RulingOut, status_code=201,
@@ -93,7 +93,7 @@ def rule(dispute_id: str, body: RulingIn, services: ServicesDep,
     caller.require("arbiter")
     with _writer(services):
         return rulings.rule_dispute(services.db, services.router, dispute_id,
-                                    body.to_request(), arbiter=caller.name,
+                                    body.to_request(), arbiter=caller.arbiter,
                                     actor=caller.actor, now=services.clock(),
                                     after=services.after_matrix_change)
 
