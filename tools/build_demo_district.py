@@ -16,17 +16,27 @@ The responsibility matrix models the real lists:
 
 * 三张清单 of the streets and townships: 基本履职 (JB: the territorial unit leads),
   配合履职 (PH: a department leads, ``@territorial`` assists) and 上级部门收回 (SH: the
-  department leads, the category is departmental and never falls back to a township);
+  department leads);
 * department catalogues under their 三定 provisions (SD) and the public-utility service list
-  (GY), each with its legal basis;
+  (GY), each with its legal basis. The 三定 item numbers are invented and marked （示例）;
+* every leaf whose rows make a department or utility the lead (PH, SH, SD, GY) is
+  departmental, with that unit as ``default_unit``: it never falls back to a street or
+  township (国办函〔2025〕66号: 职能部门事项不得分派给基层). Only JB leaves are territorial, and
+  every rule on a leaf names a lead of the leaf's kind (the script refuses anything else);
+* Beijing's 2020 devolution (京政发〔2020〕9号) of 占道经营, 露天烧烤 and 临街违法建设 to the
+  街道/乡镇 comprehensive enforcement teams: the street leads, 城管执法局 guides;
+* a history: the coarser 2023 dispatch catalogue (``R-<category>-2023``, on level-2
+  categories, with a leaf entry only where the leaf's lead is of the other kind), in force
+  until the 三定 catalogue (2025-03-01) or the 2026 lists replaced it;
 * local deviations scoped to one township or community, decided in meeting minutes
-  (示政办会〔2026〕N号);
+  (示政办会〔2026〕N号), each on leaves, where it can win; a residents' or villagers'
+  committee assists, never leads;
 * attribute rules (``when``) and keyword rules (``text_any``).
 
 DELIBERATE IMPERFECTIONS (the matrix check must find exactly these; the script prints them):
 
-* gaps -- non-departmental leaf categories without any rule on themselves or an ancestor
-  (they fall back to the territorial unit):
+* gaps -- leaf categories without any rule on themselves or an ancestor (their lists make
+  a department the lead, so they fall back to its default unit):
     - 040305 环保管理 / 淘汰落后产能补偿
     - 050502 邮政管理 / 邮政行业规划
     - 070302 信息化建设 / 软件行业管理
@@ -45,8 +55,8 @@ DELIBERATE IMPERFECTIONS (the matrix check must find exactly these; the script p
       R-030302-02 (示范区热力有限公司, priority 1).
 
 Also present on purpose (not defects): two expired rules with a replacement (R-0303-01 ->
-R-0303-GY-1, R-030807-02 -> R-030807-01) and one future-dated rule (R-031609-02, from
-2027-01-01). Departmental leaves without a rule of their own fall back to their default unit.
+R-0303-GY-1, R-030807-02 -> R-030807-01), the expired 2023 catalogue, and one future-dated
+rule (R-031609-02, from 2027-01-01).
 """
 
 from __future__ import annotations
@@ -327,7 +337,8 @@ GROUPS = [
           merged=(("城乡建设", "城市建设和市政管理", "环境卫生"),
                   ("城乡建设", "城市建设和市政管理", "城管执法"),
                   ("城乡建设", "城市建设和市政管理", "园林绿化环卫")),
-          ov={"占道经营": ("JB", "D-CZ", ["D-SJ"], "《北京市市容环境卫生条例》第十七条；" + DEVOLUTION),
+          ov={"占道经营": ("JB", "D-CZ", ["D-SJ"],
+                       "《北京市市容环境卫生条例》第十七条；" + DEVOLUTION),
               "露天烧烤": ("JB", "D-CZ", ["D-HJ"],
                        "《中华人民共和国大气污染防治法》第八十一条第三款；" + DEVOLUTION),
               "乱贴小广告": ("JB", "D-CZ", []),

@@ -51,8 +51,8 @@ TICKETS: list[tuple[str, str, str, str, dict[str, str], str]] = [
 SHOWCASE = ("供水", "二次供水")
 SHOWCASE_RULING: dict[str, Any] = {
     "lead": "D-WJ", "co_handlers": ["U-WATER", "@territorial"],
-    "reasoning": "经会商：二次供水水质、异味等卫生问题由区卫生健康委（卫生监督所）牵头检测并督促整改，"
-                 "供水企业负责水箱清洗消毒，属地街道（乡镇）配合督促产权单位",
+    "reasoning": "经会商：二次供水水质、异味等卫生问题由区卫生健康委（卫生监督所）"
+                 "牵头检测并督促整改，供水企业负责水箱清洗消毒，属地街道（乡镇）配合督促产权单位",
     "basis": "《生活饮用水卫生监督管理办法》；示范区二次供水问题专题会商纪要",
     "document_no": "示政办裁〔2026〕1号",
     "generalize": {"area": None, "when": {}, "text_any": ["水质", "异味", "水箱清洗", "浑浊"]},
@@ -121,6 +121,7 @@ class _Client:
 def _partner(decision: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """Whom the lead pushes the ticket to: its first co-handler."""
     lead = decision["lead"]
+    co: Mapping[str, Any]
     for co in decision["co_handlers"]:
         if co["code"] != lead["code"]:
             return co
