@@ -16,17 +16,27 @@ The responsibility matrix models the real lists:
 
 * 三张清单 of the streets and townships: 基本履职 (JB: the territorial unit leads),
   配合履职 (PH: a department leads, ``@territorial`` assists) and 上级部门收回 (SH: the
-  department leads, the category is departmental and never falls back to a township);
+  department leads);
 * department catalogues under their 三定 provisions (SD) and the public-utility service list
-  (GY), each with its legal basis;
+  (GY), each with its legal basis. The 三定 item numbers are invented and marked （示例）;
+* every leaf whose rows make a department or utility the lead (PH, SH, SD, GY) is
+  departmental, with that unit as ``default_unit``: it never falls back to a street or
+  township (国办函〔2025〕66号: 职能部门事项不得分派给基层). Only JB leaves are territorial, and
+  every rule on a leaf names a lead of the leaf's kind (the script refuses anything else);
+* Beijing's 2020 devolution (京政发〔2020〕9号) of 占道经营, 露天烧烤 and 临街违法建设 to the
+  街道/乡镇 comprehensive enforcement teams: the street leads, 城管执法局 guides;
+* a history: the coarser 2023 dispatch catalogue (``R-<category>-2023``, on level-2
+  categories, with a leaf entry only where the leaf's lead is of the other kind), in force
+  until the 三定 catalogue (2025-03-01) or the 2026 lists replaced it;
 * local deviations scoped to one township or community, decided in meeting minutes
-  (示政办会〔2026〕N号);
+  (示政办会〔2026〕N号), each on leaves, where it can win; a residents' or villagers'
+  committee assists, never leads;
 * attribute rules (``when``) and keyword rules (``text_any``).
 
 DELIBERATE IMPERFECTIONS (the matrix check must find exactly these; the script prints them):
 
-* gaps -- non-departmental leaf categories without any rule on themselves or an ancestor
-  (they fall back to the territorial unit):
+* gaps -- leaf categories without any rule on themselves or an ancestor (their lists make
+  a department the lead, so they fall back to its default unit):
     - 040305 环保管理 / 淘汰落后产能补偿
     - 050502 邮政管理 / 邮政行业规划
     - 070302 信息化建设 / 软件行业管理
@@ -45,8 +55,8 @@ DELIBERATE IMPERFECTIONS (the matrix check must find exactly these; the script p
       R-030302-02 (示范区热力有限公司, priority 1).
 
 Also present on purpose (not defects): two expired rules with a replacement (R-0303-01 ->
-R-0303-GY-1, R-030807-02 -> R-030807-01) and one future-dated rule (R-031609-02, from
-2027-01-01). Departmental leaves without a rule of their own fall back to their default unit.
+R-0303-GY-1, R-030807-02 -> R-030807-01), the expired 2023 catalogue, and one future-dated
+rule (R-031609-02, from 2027-01-01).
 """
 
 from __future__ import annotations
@@ -66,6 +76,14 @@ DEFAULT_OUT = REPO / "api" / "demo" / "district.json"
 T = "@territorial"
 FROM_2026 = "2026-01-01T00:00:00+08:00"
 FROM_SANDING = "2025-03-01T00:00:00+08:00"
+FROM_2023 = "2023-01-01T00:00:00+08:00"
+CATALOG_2023 = "《示范区12345热线派单目录（2023年版）》"
+# 京政发〔2020〕9号: from 2020-07-01 Beijing devolved part of the city-management enforcement
+# powers (占道经营, 露天烧烤, 违法建设 along streets ...) to the 街道/乡镇 comprehensive
+# enforcement teams (综合行政执法队); the district's 城管执法局 guides and supervises them.
+DEVOLUTION = ("《北京市人民政府关于向街道乡镇下放部分行政执法职权并实行综合执法的决定》"
+              "（京政发〔2020〕9号）：由街道（乡镇）综合行政执法队承办，区城管执法局业务指导")
+ILLUSTRATIVE = "（示例）"
 
 # --------------------------------------------------------------------------------------------
 # Units
@@ -120,6 +138,9 @@ DEPARTMENTS = [
     ("D-FL", "示范区妇女联合会"),
     ("D-TW", "共青团示范区委员会"),
     ("D-KFQ", "示范区经济技术开发区管理委员会"),
+    ("D-CL", "示范区残疾人联合会"),
+    ("D-RF", "区人民防空办公室"),
+    ("D-GL", "示范区公路分局"),
 ]
 
 UTILITIES = [
@@ -268,7 +289,7 @@ GROUPS = [
                   "开挖地下室", "违建拆除进度", "其他"],
           merged=(("城乡建设", "城乡规划", "违章建筑"),),
           ov={"小区内私搭乱建": ("JB", "D-ZJ", ["D-CZ"], "《物业管理条例》第四十五条"),
-              "临街违法建设": ("JB", "D-CZ", ["D-GZ", "D-SJ"]),
+              "临街违法建设": ("JB", "D-CZ", ["D-GZ", "D-SJ"], DEVOLUTION),
               "农村违法建房": ("JB", "D-NY", ["D-GZ"], "《中华人民共和国城乡规划法》第六十五条"),
               "开挖地下室": ("JB", "D-ZJ", ["D-CZ"])}),
     group("0302", "物业管理", "JB", "D-ZJ", [], "《物业管理条例》第五条",
@@ -276,7 +297,7 @@ GROUPS = [
                   "物业交接与撤场", "小区停车管理", "小区公共收益", "其他"],
           merged=(("城乡建设", "住房保障与房地产", "物业服务"),
                   ("城乡建设", "城市建设和市政管理", "小区管理")),
-          ov={"电梯故障": ("JB", "D-SJ", ["D-ZJ"], "《中华人民共和国特种设备安全法》第四十五条"),
+          ov={"电梯故障": ("PH", "D-SJ", ["D-ZJ"], "《中华人民共和国特种设备安全法》第四十五条"),
               "公共维修资金": ("SH", "D-ZJ", [], "《住宅专项维修资金管理办法》第二十二条"),
               "物业费收取": ("JB", "D-ZJ", ["D-SJ"], "《物业管理条例》第四十条"),
               "业主委员会": ("JB", "D-ZJ", [], "《物业管理条例》第二十条"),
@@ -293,8 +314,8 @@ GROUPS = [
                   "农村供水", "其他"],
           merged=(("城乡建设", "城市建设和市政管理", "自来水供应"),),
           ov={"水质问题": ("GY", "U-WATER", ["D-SW", "D-WJ"]),
-              "二次供水": ("JB", "D-WJ", ["U-WATER"], "《生活饮用水卫生监督管理办法》第七条"),
-              "农村供水": ("JB", "D-SW", [])}),
+              "二次供水": ("GY", "U-WATER", ["D-WJ", T], "《生活饮用水卫生监督管理办法》第七条"),
+              "农村供水": ("PH", "D-SW", [])}),
     group("0305", "供电", "GY", "U-POWER", ["D-CG"], "《电力供应与使用条例》第二十八条",
           leaves=["停电", "电压不稳", "电费缴纳", "供电线路隐患", "充电桩安装", "其他"],
           merged=(("城乡建设", "城市建设和市政管理", "电力供应"),),
@@ -316,8 +337,10 @@ GROUPS = [
           merged=(("城乡建设", "城市建设和市政管理", "环境卫生"),
                   ("城乡建设", "城市建设和市政管理", "城管执法"),
                   ("城乡建设", "城市建设和市政管理", "园林绿化环卫")),
-          ov={"占道经营": ("PH", "D-CZ", ["D-SJ"], "《北京市市容环境卫生条例》第十七条"),
-              "露天烧烤": ("PH", "D-CZ", ["D-HJ"], "《中华人民共和国大气污染防治法》第八十二条"),
+          ov={"占道经营": ("JB", "D-CZ", ["D-SJ"],
+                       "《北京市市容环境卫生条例》第十七条；" + DEVOLUTION),
+              "露天烧烤": ("JB", "D-CZ", ["D-HJ"],
+                       "《中华人民共和国大气污染防治法》第八十一条第三款；" + DEVOLUTION),
               "乱贴小广告": ("JB", "D-CZ", []),
               "渣土车遗撒": ("PH", "D-CZ", ["D-JJ", "D-CG"]),
               "生活垃圾分类": ("JB", "D-CG", [], "《北京市生活垃圾管理条例》第十四条"),
@@ -364,11 +387,14 @@ GROUPS = [
               "修缮装修": ("JB", "D-ZJ", []),
               "公房": ("SD", "D-ZB", []),
               "房产证登记、办理": ("SH", "D-GZ", [], "《不动产登记暂行条例》第七条"),
-              "房屋租赁": ("JB", "D-ZJ", ["D-GA"], "《商品房屋租赁管理办法》第四条"),
+              "房屋租赁": ("PH", "D-ZJ", ["D-GA"], "《商品房屋租赁管理办法》第四条"),
               "房屋补贴": ("SH", "D-ZB", []),
               "房改政策": ("SD", "D-ZB", []),
               "私房": ("SD", "D-GZ", []),
               "骗购": ("SD", "D-ZJ", ["D-GA"])}),
+    group("0317", "人民防空", "SD", "D-RF", [], "《中华人民共和国人民防空法》第七条",
+          leaves=["人防工程使用管理", "人防工程违规住人", "防空警报", "其他"],
+          ov={"人防工程违规住人": ("SD", "D-RF", ["D-GA"])}),
     # ---------------------------------------------------------------- 04 环境保护
     group("0401", "噪声", "PH", "D-HJ", [], "《中华人民共和国噪声污染防治法》第六条",
           leaves=["施工噪声", "夜间施工", "社会生活噪声", "商业经营噪声", "交通噪声",
@@ -382,14 +408,16 @@ GROUPS = [
               "工业噪声": ("SD", "D-HJ", []),
               "广场舞噪声": ("JB", "D-GA", ["D-WL"])}),
     group("0402", "环境污染", "SD", "D-HJ", [], "《中华人民共和国环境保护法》第十条",
-          src=("环境保护", "环境污染"), drop=("噪音污染",), add=("餐饮油烟",),
+          src=("环境保护", "环境污染"), drop=("噪音污染",), add=("餐饮油烟", "露天焚烧"),
           ov={"危险化学品污染": ("SD", "D-HJ", ["D-YJ"]),
               "放射性污染": ("SH", "D-HJ", [], "《中华人民共和国放射性污染防治法》第八条"),
               "固体污染": ("JB", "D-HJ", ["D-CG"]),
               "大气污染": ("SD", "D-HJ", [], "《中华人民共和国大气污染防治法》第五条"),
               "水污染": ("SD", "D-HJ", ["D-SW"]),
               "土壤污染": ("SD", "D-HJ", ["D-NY"]),
-              "餐饮油烟": ("PH", "D-CZ", ["D-HJ"], "《中华人民共和国大气污染防治法》第八十一条")}),
+              "餐饮油烟": ("PH", "D-CZ", ["D-HJ"], "《中华人民共和国大气污染防治法》第八十一条"),
+              "露天焚烧": ("JB", "D-HJ", ["D-NY", "D-CZ"],
+                       "《中华人民共和国大气污染防治法》第七十七条")}),
     group("0403", "环保管理", "SD", "D-HJ", [], src=("环境保护", "环保管理"), grule=False,
           ov={"污染损害纠纷调解": ("JB", "D-HJ", ["D-SF"])}),
     group("0404", "建设项目审批", "SD", "D-HJ", [], "《中华人民共和国环境影响评价法》第二十二条",
@@ -407,7 +435,8 @@ GROUPS = [
               "网约车问题": ("SH", "D-JT", [],
                         "《网络预约出租汽车经营服务管理暂行办法》第四条")}),
     group("0503", "建设管理", "SD", "D-JT", [], src=("交通运输", "建设管理"),
-          ov={"公路收费": ("SH", "D-JT", [])}),
+          ov={"公路收费": ("SH", "D-JT", []),
+              "设施维护": ("SD", "D-GL", ["D-JT"], "《公路安全保护条例》第三条")}),
     group("0504", "客货运输", "SD", "D-JT", [], src=("交通运输", "客货运输"),
           ov={"运输安全": ("SD", "D-JT", ["D-YJ"])}),
     group("0505", "邮政管理", "SD", "D-YZ", [], "《快递暂行条例》第五条",
@@ -462,6 +491,12 @@ GROUPS = [
     group("0810", "养老服务", "JB", "D-MZ", [], "《北京市居家养老服务条例》第七条",
           leaves=["养老机构管理", "居家养老服务", "高龄津贴", "老年餐桌", "其他"],
           ov={"养老机构管理": ("SD", "D-MZ", [], "《养老机构管理办法》第四条")}),
+    group("0811", "残疾人服务", "SD", "D-CL", [], "《中华人民共和国残疾人保障法》第八条",
+          leaves=["残疾人证办理", "残疾人康复", "残疾人就业", "残疾人两项补贴", "其他"],
+          ov={"残疾人证办理": ("SH", "D-CL", []),
+              "残疾人两项补贴": ("PH", "D-MZ", ["D-CL"],
+                          "《国务院关于全面建立困难残疾人生活补贴和重度残疾人护理补贴制度的意见》"
+                          "（国发〔2015〕52号）")}),
     # ---------------------------------------------------------------- 09 农村农业
     group("0901", "村务管理", "JB", "D-NY", [], "《中华人民共和国村民委员会组织法》第五条",
           src=("农村农业", "村务管理")),
@@ -553,7 +588,7 @@ GROUPS = [
           add=("不文明养犬", "高空抛物", "群租房"),
           ov={"走私贩私": ("SD", "D-GA", ["D-SJ"]),
               "不文明养犬": ("PH", "D-GA", ["D-NY"], "《北京市养犬管理规定》第四条"),
-              "高空抛物": ("JB", "D-GA", ["D-ZJ"]),
+              "高空抛物": ("PH", "D-GA", ["D-ZJ"], "《中华人民共和国民法典》第一千二百五十四条"),
               "群租房": ("JB", "D-ZJ", ["D-GA"], "《商品房屋租赁管理办法》第八条")}),
     group("1207", "刑案侦破", "SD", "D-GA", [], src=("政法", "刑案侦破")),
     group("1208", "刑罚执行", "SD", "D-SF", [], src=("政法", "刑罚执行"), drop=("监狱管理",),
@@ -731,7 +766,9 @@ class Builder:
                 for i, leaf in enumerate(names, start=1):
                     lcode = f"{g['code']}{i:02d}"
                     spec = self.leaf_spec(g, leaf)
-                    dep = spec[0] == "SH"
+                    # every list but 基本履职 makes a department or utility the lead: such a
+                    # leaf never falls back to the street (国办函〔2025〕66号: 不得分派给基层)
+                    dep = spec[0] != "JB"
                     self.categories.append({
                         "code": lcode, "name": leaf, "parent": g["code"],
                         "departmental": dep, "default_unit": spec[1] if dep else None})
@@ -765,7 +802,7 @@ class Builder:
         self.sanding[unit] += 1
         k = self.sanding[unit]
         return (f"《{self.unit_names[unit]}职能配置、内设机构和人员编制规定》"
-                f"第三条第（{cn_number(k)}）项")
+                f"第三条第（{cn_number(k)}）项{ILLUSTRATIVE}")
 
     @staticmethod
     def parties(mode: str, unit: str, co: list[str]) -> tuple[str, list[str]]:
@@ -801,8 +838,33 @@ class Builder:
         vf = valid_from or (FROM_SANDING if mode == "SD" else FROM_2026)
         return self.add(cat, lead, cos, basis, rule_id=rule_id, valid_from=vf)
 
+    def catalog_2023(self, cat: str, lead: str, co: list[str], until: str) -> None:
+        """The superseded 2023 dispatch catalogue: coarser (二级分类, with a 三级 entry only
+        where the matter's lead differs in kind -- street or department), in force until the
+        三定-based catalogue (2025-03-01) or the 2026 lists replaced it."""
+        self.counters["2023"] += 1
+        self.add(cat, lead, co, f"{CATALOG_2023}第{self.counters['2023']}项",
+                 valid_from=FROM_2023, valid_to=until, rule_id=f"R-{cat}-2023")
+
     def build_catalog(self) -> None:
         gaps = {(a, b) for a, b in GAPS}
+        for g in GROUPS:
+            group_territorial = g["mode"] == "JB"
+            if g["grule"]:
+                lead, cos = self.parties(g["mode"], g["unit"], g["co"])
+                # 供暖: the 2024 arrangement (R-0303-01) replaced the 2023 entry a year early
+                until = "2025-01-01T00:00:00+08:00" if g["code"] == "0303" else (
+                    FROM_SANDING if g["mode"] == "SD" else FROM_2026)
+                self.catalog_2023(g["code"], lead, cos, until)
+            for leaf in self.leaves_of(g):
+                if (g["name"], leaf) in gaps or (g["name"], leaf) == ("市容环境", "共享单车乱停放"):
+                    continue
+                mode, unit, co, _ = self.leaf_spec(g, leaf)
+                if g["grule"] and (mode == "JB") == group_territorial:
+                    continue
+                lead, cos = self.parties(mode, unit, co)
+                self.catalog_2023(self.by_name[(g["name"], leaf)], lead, cos,
+                                  FROM_SANDING if mode == "SD" else FROM_2026)
         for g in GROUPS:
             if g["grule"]:
                 n = self.counters[g["mode"]] + 1
@@ -843,15 +905,15 @@ class Builder:
             return self.list_basis("GY", "")
 
         # -------------------------------------------------------------- attribute rules
-        add(c("违法建设", "临街违法建设"), "D-CZ", [T, "D-GZ"],
-            ph() + "；《北京市禁止违法建设若干规定》第十四条",
+        add(c("违法建设", "临街违法建设"), T, ["D-CZ", "D-GZ"],
+            jb() + "；《北京市禁止违法建设若干规定》第十四条；" + DEVOLUTION,
             when={lt: "public_road"})
-        add(c("违法建设", "临街违法建设"), "D-CZ", [T, "D-SJ"],
-            ph(), when={lt: "commercial"})
+        add(c("违法建设", "临街违法建设"), T, ["D-CZ", "D-SJ"],
+            jb() + "；" + DEVOLUTION, when={lt: "commercial"})
         add(c("违法建设"), T, ["D-NY", "D-GZ"],
             "《中华人民共和国城乡规划法》第六十五条", when={lt: "rural_village"})
-        add(c("物业管理", "物业服务质量"), "D-ZJ", [T],
-            ph() + "；《物业管理条例》第五条",
+        add(c("物业管理", "物业服务质量"), T, ["D-ZJ"],
+            jb() + "；《物业管理条例》第五条（区住建委监督物业服务企业）",
             when={pm: "yes"})
         add(c("物业管理", "物业服务质量"), T, ["D-ZJ"],
             jb() + "；"
@@ -870,52 +932,44 @@ class Builder:
             when={"heating_type": "central"})
         add(c("供暖", "供暖管线跑冒滴漏"), "U-HEAT", ["D-CG"],
             "《北京市供热采暖管理办法》第十六条", when={ps: "municipal"})
-        add(c("供暖", "供暖管线跑冒滴漏"), T, ["U-HEAT", "D-ZJ"],
-            jb(), when={ps: "in_building"})
+        add(c("供暖", "供暖管线跑冒滴漏"), "U-HEAT", [T, "D-ZJ"],
+            gy() + "；《北京市供热采暖管理办法》第十六条", when={ps: "in_building"})
         add(c("供水", "供水管线漏水"), "U-WATER", ["D-SW"],
             "《城市供水条例》第二十九条", when={ps: "municipal"})
-        add(c("供水", "供水管线漏水"), T, ["U-WATER", "D-ZJ"],
-            jb() + "；《城市供水条例》第二十九条",
+        add(c("供水", "供水管线漏水"), "U-WATER", [T, "D-ZJ"],
+            gy() + "；《城市供水条例》第二十九条",
             when={ps: "in_building"})
-        add(c("供水", "水压不足"), T, ["U-WATER", "D-ZJ"],
-            jb(), when={ps: "in_building"})
+        add(c("供水", "水压不足"), "U-WATER", ["D-ZJ", T],
+            gy(), when={ps: "in_building"})
         add(c("排水", "排水管道堵塞"), "U-DRAIN", ["D-SW"],
             "《城镇排水与污水处理条例》第三十五条", when={ps: "municipal"})
-        add(c("排水", "排水管道堵塞"), T, ["U-DRAIN"],
-            jb(), when={ps: "in_building"})
+        add(c("排水", "排水管道堵塞"), "U-DRAIN", [T, "D-ZJ"],
+            gy(), when={ps: "in_building"})
         # the shadowed pair (占道经营 on public roads): R-030801-02 always beats R-030801-03
-        add(c("市容环境", "占道经营"), "D-CZ", [T],
-            "《北京市市容环境卫生条例》第十七条", when={lt: "public_road"}, priority=1)
+        add(c("市容环境", "占道经营"), T, ["D-CZ", "D-JJ"],
+            "《北京市市容环境卫生条例》第十七条；" + DEVOLUTION, when={lt: "public_road"},
+            priority=1)
         add(c("市容环境", "占道经营"), T, ["D-CZ"],
             "《示范区街道履职事项清单（2024年版）》基本履职第63项", when={lt: "public_road"})
         add(c("市容环境", "占道经营"), T, ["D-CZ"],
             jb(),
             when={lt: "residential_compound"})
-        add(c("市容环境", "垃圾清运"), "U-SANIT", ["D-CG"],
-            "《北京市生活垃圾管理条例》第二十九条", when={lt: "public_road"})
         add(c("市容环境", "垃圾清运"), T, ["D-NY", "U-SANIT"],
             "《北京市生活垃圾管理条例》第四十条", when={lt: "rural_village"})
-        add(c("市容环境", "公共厕所"), T, ["D-NY"],
-            jb(), when={lt: "rural_village"})
-        add(c("城市建设和市政管理", "园林绿化"), T, ["D-YL"],
+        add(c("市容环境", "公共厕所"), "U-SANIT", [T, "D-NY"],
+            gy(), when={lt: "rural_village"})
+        add(c("城市建设和市政管理", "园林绿化"), "D-YL", [T, "D-ZJ"],
             "《城市绿化条例》第二十条", when={lt: "residential_compound"})
         add(c("城市建设和市政管理", "道路破损"), "D-JT", [T],
             "《农村公路养护管理办法》第四条", when={lt: "rural_village"})
-        add(c("城市建设和市政管理", "路灯照明"), T, ["D-CG"],
-            jb(), when={lt: "rural_village"})
-        add(c("城市建设和市政管理", "路灯照明"), T, ["D-ZJ"],
-            jb(),
-            when={lt: "residential_compound"})
-        add(c("噪声", "施工噪声"), T, ["D-ZJ"],
-            "《中华人民共和国噪声污染防治法》第六十六条", when={"project_type": "home_renovation"})
+        add(c("噪声", "施工噪声"), "D-ZJ", [T],
+            "《住宅室内装饰装修管理办法》第五条", when={"project_type": "home_renovation"})
         add(c("噪声", "施工噪声"), "D-CG", ["D-CZ"],
-            "《区城市管理委员会职能配置、内设机构和人员编制规定》第三条第（九）项",
+            "《区城市管理委员会职能配置、内设机构和人员编制规定》第三条第（九）项" + ILLUSTRATIVE,
             when={"project_type": "municipal_works"})
-        add(c("噪声", "社会生活噪声"), "D-GA", [T],
-            "《中华人民共和国噪声污染防治法》第六十八条", when={lt: "public_road"})
         # the overlap: restaurant noise, 生态环境 vs 城管执法, a true tie
         add(c("噪声", "商业经营噪声"), "D-HJ", [T],
-            "《区生态环境局职能配置、内设机构和人员编制规定》第三条第（六）项；"
+            "《区生态环境局职能配置、内设机构和人员编制规定》第三条第（六）项" + ILLUSTRATIVE + "；"
             "《中华人民共和国噪声污染防治法》第六十四条", when={lt: "commercial"},
             valid_from=FROM_2026)
         add(c("噪声", "商业经营噪声"), "D-CZ", [T],
@@ -931,7 +985,7 @@ class Builder:
         add(c("欠薪", "农民工欠薪"), "D-RS", [T, "D-SJ"],
             "《保障农民工工资支付条例》第十条", when={"employer_type": "individual_business"})
         # -------------------------------------------------------------- keyword rules
-        add(c("物业管理", "电梯故障"), "D-SJ", ["D-XF", T],
+        add(c("物业管理", "电梯故障"), "D-SJ", ["D-XF", T, "D-ZJ"],
             "《中华人民共和国特种设备安全法》第四十六条；" + minutes(3),
             text=["困人", "被困", "关人", "困在电梯"], source="manual")
         add(c("燃气", "燃气泄漏"), "U-GAS", ["D-XF", "D-CG", T],
@@ -940,7 +994,8 @@ class Builder:
         add(c("燃气", "燃气设施安全"), "U-GAS", ["D-XF", "D-CG"],
             "《城镇燃气管理条例》第三十九条", text=["漏气", "燃气味", "煤气味"])
         add(c("噪声", "夜间施工"), "D-ZJ", ["D-CZ"],
-            "《区住房和城乡建设委员会职能配置、内设机构和人员编制规定》第三条第（十二）项",
+            "《区住房和城乡建设委员会职能配置、内设机构和人员编制规定》第三条第（十二）项"
+            + ILLUSTRATIVE,
             text=["夜间施工许可", "夜施证", "夜间施工证明"])
         add(c("噪声", "广场舞噪声"), T, ["D-GA", "D-WL"],
             jb(),
@@ -948,9 +1003,6 @@ class Builder:
         add(c("环境污染", "大气污染"), "D-CZ", ["D-ZJ", "D-HJ"],
             "《中华人民共和国大气污染防治法》第七十条；《北京市大气污染防治条例》第七十四条",
             text=["渣土车", "工地扬尘", "扬尘", "遗撒"])
-        add(c("环境污染", "大气污染"), T, ["D-HJ", "D-NY"],
-            "《中华人民共和国大气污染防治法》第七十七条",
-            text=["秸秆", "焚烧树叶", "烧荒"], when={lt: "rural_village"})
         add(c("城市建设和市政管理", "井盖缺失"), "U-DRAIN", ["D-CG"],
             "《城镇排水与污水处理条例》第四十八条", text=["雨水井", "污水井", "雨水篦子"])
         add(c("社会治安", "群租房"), T, ["D-ZJ", "D-GA", "D-XF"],
@@ -958,14 +1010,8 @@ class Builder:
             text=["隔断", "打隔断", "地下室住人", "上下铺"])
         add(c("社会治安", "高空抛物"), "D-GA", [T],
             "《中华人民共和国刑法》第二百九十一条之二", text=["砸伤", "伤人", "砸坏"])
-        add(c("社会治安", "不文明养犬"), T, ["D-GA", "D-NY"],
-            jb(),
-            text=["流浪狗", "流浪犬", "野狗"])
-        add(c("消防安全", "火灾隐患"), T, ["D-XF"],
-            jb() + "；《北京市消防条例》第十五条",
-            text=["电动自行车", "电瓶车", "飞线充电"])
-        add(c("消防安全", "占用消防通道"), T, ["D-XF", "D-JJ"],
-            jb(),
+        add(c("消防安全", "占用消防通道"), "D-XF", ["D-JJ", T],
+            "《中华人民共和国消防法》第二十八条",
             text=["私家车", "乱停车", "堵住消防通道"])
         add(c("食品药品监管", "食品安全"), "D-SJ", ["D-WJ"],
             "《中华人民共和国食品安全法》第一百零三条", text=["食物中毒", "上吐下泻", "拉肚子"])
@@ -978,50 +1024,94 @@ class Builder:
             "《电力供应与使用条例》第二十八条", text=["电线落地", "电线断了", "高压线"])
         add(c("出租车管理", "行业监管"), "D-JT", ["D-JJ"],
             "《网络预约出租汽车经营服务管理暂行办法》第三十四条", text=["黑车", "非法营运"])
-        add(c("物业管理", "物业费收取"), "D-SJ", ["D-ZJ", T],
-            "《中华人民共和国价格法》第十四条", text=["涨价", "乱收费", "多收费"])
         # -------------------------------------------------------------- area-scoped rules
         js = DISTRICT + "006"  # 金山街道: the development zone
         bc = DISTRICT + "003"  # 北城街道: the old town
         add(c("噪声", "施工噪声"), "D-KFQ", ["D-HJ", T], minutes(7),
             when={"project_type": "building"}, area=js, source="manual")
-        add(c("建筑市场"), "D-KFQ", ["D-ZJ"], minutes(7), area=js)
+        # the zone's committee holds the delegated powers for the 建筑市场 and 安全生产
+        # matters the district keeps with its departments (not the reclaimed ones)
+        for leaf in ("勘察设计和施工监管", "拖欠工程款", "其他"):
+            add(c("建筑市场", leaf), "D-KFQ", ["D-ZJ"], minutes(7), area=js)
         add(c("欠薪", "建设工程欠薪"), "D-KFQ", ["D-RS", T], minutes(7), area=js)
         add(c("工程质量", "施工安全"), "D-KFQ", ["D-ZJ", "D-YJ"], minutes(7), area=js)
-        add(c("安全生产"), "D-KFQ", ["D-YJ", T],
-            minutes(7) + "；《中华人民共和国安全生产法》第九条", area=js)
-        add(c("供水", "二次供水"), "U-WATER", ["D-WJ", T], minutes(12), area=bc,
-            source="manual")
+        for leaf in ("安全生产管理", "安全隐患", "其他"):
+            add(c("安全生产", leaf), "D-KFQ", ["D-YJ", T],
+                minutes(7) + "；《中华人民共和国安全生产法》第九条", area=js)
         add(c("排水", "排水管道堵塞"), "U-DRAIN", [T], minutes(12), area=bc)
         add(c("城乡规划", "历史名城保护"), "D-GZ", ["D-WL", T],
             minutes(12) + "；《历史文化名城名镇名村保护条例》第八条", area=bc)
-        add(c("旅游管理", "景区管理"), T, ["D-WL"], minutes(9), area=self.area("桃源镇"))
+        add(c("旅游管理", "景区管理"), "D-WL", ["D-SJ", T], minutes(9), area=self.area("桃源镇"))
         add(c("林业管理", "森林防火"), T, ["D-YL", "D-XF", "D-YJ"], minutes(9),
             area=self.area("桃源镇"))
-        add(c("市容环境", "垃圾清运"), "U-SANIT", [T], minutes(15), area=self.area("沙渠乡"))
-        add(c("供暖"), T, ["D-CG"], minutes(16), area=self.area("青石镇"))
-        add(c("供暖", "暖气不热"), T, ["D-CG"], minutes(16), area=self.area("青石镇"))
-        add(c("供水", "农村供水"), "U-WATER", ["D-SW"], minutes(18), area=self.area("白羊镇"))
-        add(c("城市建设和市政管理", "道路破损"), "D-JT", [T], minutes(18),
+        add(c("市容环境", "垃圾清运"), T, ["U-SANIT", "D-NY"], minutes(15),
+            area=self.area("沙渠乡"))
+        # 青石镇 has no heating network: the township leads self-heating (煤改电), and
+        # "no heat" there means the heat pumps, so the power company leads it
+        add(c("供暖", "自采暖与煤改电"), T, ["D-NY", "D-CG", "U-POWER"], minutes(16),
+            area=self.area("青石镇"))
+        add(c("供暖", "暖气不热"), "U-POWER", ["D-CG", T], minutes(16),
+            area=self.area("青石镇"))
+        add(c("供水", "农村供水"), "U-WATER", ["D-SW", T], minutes(18), area=self.area("白羊镇"))
+        add(c("城市建设和市政管理", "道路破损"), "D-GL", ["D-JT", T], minutes(18),
             area=self.area("大坪乡"))
         add(c("水利水电", "江河湖治理"), "D-SW", ["D-YL", T], minutes(11),
             area=self.area("东湖街道"))
         add(c("城市建设和市政管理", "公园管理"), "D-YL", [T], minutes(11),
             area=self.area("东湖街道"))
-        add(c("基层选举和社区建设", "社区建设"), "SQ-HPL", [T], minutes(19),
+        # a residents' or villagers' committee is self-governing (居民委员会组织法 第二条):
+        # it assists, the street or township leads
+        add(c("基层选举和社区建设", "社区建设"), T, ["SQ-HPL"], minutes(19),
             area=self.area("和平里社区"), source="manual")
-        add(c("体育", "全民健身设施"), "SQ-KC", ["D-TY"], minutes(19),
+        add(c("体育", "全民健身设施"), T, ["SQ-KC", "D-TY"], minutes(19),
             area=self.area("科创社区"))
-        add(c("村务管理", "村务公开"), "CW-SM", [T, "D-NY"], minutes(19),
+        add(c("村务管理", "村务公开"), T, ["CW-SM", "D-NY"], minutes(19),
             area=self.area("石门村"))
         # -------------------------------------------------------------- validity
-        # 共享单车: the 2024 list had the street lead; replaced by R-030807-01 from 2025-11-01
-        add(c("市容环境", "共享单车乱停放"), T, ["D-JT"],
-            "《示范区街道履职事项清单（2024年版）》基本履职第88项",
-            valid_from="2024-03-01T00:00:00+08:00", valid_to="2025-11-01T00:00:00+08:00")
+        # 共享单车: the 2023 catalogue had the city-management commission lead; the
+        # transport bureau leads from 2025-11-01 (R-030807-01)
+        add(c("市容环境", "共享单车乱停放"), "D-CG", ["D-JT", T],
+            f"{CATALOG_2023}第88项",
+            valid_from=FROM_2023, valid_to="2025-11-01T00:00:00+08:00")
         # future: rental supervision moves to the housing-security centre on 2027-01-01
         add(c("住房保障与房地产", "房屋租赁"), "D-ZB", [T, "D-GA"], minutes(21),
             source="manual", valid_from="2027-01-01T00:00:00+08:00")
+
+    # ------------------------------------------------------------------ checks
+    def incoherences(self) -> list[str]:
+        """What an expert (or ``quanze verify``) would correct.
+
+        * a rule on a leaf names a lead of the other kind than the leaf (a street or township
+          on a departmental leaf, a department or utility on a territorial one): one of them
+          is wrong, and a departmental leaf must never reach the street;
+        * a residents' or villagers' committee leads (they are self-governing, they assist);
+        * a local arrangement (a rule scoped to an area) sits above the leaves, where the
+          district-wide leaf rules always beat it;
+        * two rules say the same thing (everything but id and basis equal).
+        """
+        kinds = {u["code"]: u["kind"] for u in self.units}
+        leaves = {c["code"]: c for c in self.categories if len(c["code"]) == 6}
+        out = []
+        seen: dict[str, str] = {}
+        for r in self.rules:
+            leaf = leaves.get(r["category"])
+            if leaf is not None and _kind_of(kinds, r["lead"]) == leaf["departmental"]:
+                out.append(f"{r['id']}: lead {r['lead']} on "
+                           f"{'departmental' if leaf['departmental'] else 'territorial'} "
+                           f"leaf {leaf['code']} {leaf['name']}")
+            if kinds.get(r["lead"]) == "community":
+                out.append(f"{r['id']}: a community committee {r['lead']} leads")
+            if r["area"] is not None and leaf is None:
+                out.append(f"{r['id']}: local arrangement on non-leaf {r['category']}")
+            key = json.dumps({k: v for k, v in r.items() if k not in ("id", "basis")},
+                             sort_keys=True, ensure_ascii=False)
+            if key in seen:
+                out.append(f"{r['id']}: duplicate of {seen[key]}")
+            seen.setdefault(key, r["id"])
+        for c in leaves.values():
+            if c["departmental"] and not c["default_unit"]:
+                out.append(f"{c['code']}: departmental without default unit")
+        return out
 
     # ------------------------------------------------------------------ output
     def bundle(self) -> dict[str, Any]:
@@ -1034,11 +1124,16 @@ class Builder:
         out = []
         for cat in self.categories:
             code = cat["code"]
-            if len(code) != 6 or cat["departmental"]:
+            if len(code) != 6:
                 continue
             if not {code, code[:4], code[:2]} & covered:
                 out.append(code)
         return out
+
+
+def _kind_of(unit_kinds: dict[str, str], lead: str) -> bool:
+    """Is ``lead`` territorial (the street or township level)?"""
+    return lead == T or unit_kinds.get(lead) in ("street", "township", "community")
 
 
 def read_taxonomy(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -1073,6 +1168,9 @@ def main(argv: list[str] | None = None) -> int:
     ids = [r["id"] for r in b.rules]
     if len(ids) != len(set(ids)):
         raise SystemExit("duplicate rule ids")
+    problems = b.incoherences()
+    if problems:
+        raise SystemExit("incoherent demo:\n  " + "\n  ".join(problems))
     expected = sorted(b.cat(a, leaf) for a, leaf in GAPS)
     if sorted(b.gaps()) != expected:
         raise SystemExit(f"gaps {b.gaps()} differ from the declared {expected}")
@@ -1088,13 +1186,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(1 for c in leaves if c['departmental'])} departmental), {len(b.rules)} rules")
     print("deliberate imperfections:")
     for code in b.gaps():
-        print(f"  gap      {code} {names[code[:4]]}/{names[code]} (falls back to 属地)")
+        print(f"  gap      {code} {names[code[:4]]}/{names[code]} (falls back to its department)")
     print("  overlap  R-040104-02 vs R-040104-03 (商业经营噪声, location_type=commercial: "
           "区生态环境局 vs 区城市管理综合行政执法局)")
     print("  shadowed R-030801-03 under R-030801-02 (占道经营, public_road, priority 0 < 1)")
     print("  shadowed R-030302-03 under R-030302-02 (供暖费, central heating, priority 0 < 1)")
+    old = [r for r in b.rules if r["id"].endswith("-2023")]
+    print(f"  history  {len(old)} rules of the 2023 catalogue, superseded on 2025-03-01 "
+          "(三定) or 2026-01-01 (三张清单)")
     for r in b.rules:
-        if r["valid_to"]:
+        if r["valid_to"] and r not in old:
             print(f"  expired  {r['id']} ({names[r['category']]}, until {r['valid_to']})")
         elif r["valid_from"] > "2026-12-31":
             print(f"  future   {r['id']} ({names[r['category']]}, from {r['valid_from']})")

@@ -74,7 +74,10 @@ def test_route_prints_the_decision_and_keys_create_prints_the_key_last(
                  "--attr", "location_type=commercial"]) == 0
     decision = json.loads(capsys.readouterr().out)
     assert decision["status"] == "ambiguous"
-    assert decision["lead"]["code"] == "JD-HP"
+    # a departmental matter waits with its default unit, not with the street
+    default_unit = next(c["default_unit"] for c in demo.district()["categories"]
+                        if c["code"] == "040104")
+    assert decision["lead"]["code"] == default_unit and decision["lead"]["kind"] == "department"
     assert main(["keys", "create", "--role", "router", "--name", "hotline"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("qz_")
     assert main(["route", "--category", "nope"]) == 1
