@@ -2,6 +2,11 @@
 with actor, time and before/after, chained by SHA-256 so that an altered or removed entry is
 detected by :func:`verify_chain` (``quanze audit verify``).
 
+An entry holds no personal data: :func:`record` masks every string of ``before`` and
+``after`` (:func:`rules.privacy.mask_value`) before hashing, so the chain covers exactly what
+is stored, and nothing ever has to be removed from the log (the retention purge of
+:mod:`arbitration.retention` leaves it alone).
+
 >>> e = entry_hash("0" * 64, 1, "2026-01-01T00:00:00+00:00", "a", "x", "s", None, {"k": 1})
 >>> len(e)
 64
@@ -19,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from arbitration.tables import audit_head, audit_log
+from rules.privacy import mask_value
 
 GENESIS = "0" * 64
 
@@ -46,7 +52,8 @@ def record(conn: Connection, *, actor: str, action: str, subject: str, before: A
         seq, prev = 1, GENESIS
     else:
         seq, prev = head["seq"] + 1, head["hash"]
-    before, after = _plain(before), _plain(after)
+    # Masked before hashing: the chain verifies what is stored, and what is stored is masked.
+    before, after = _plain(mask_value(before)), _plain(mask_value(after))
     digest = entry_hash(prev, seq, _iso(at), actor, action, subject, before, after)
     conn.execute(insert(audit_log).values(seq=seq, at=at, actor=actor, action=action,
                                           subject=subject[:200], before=before, after=after,
