@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,3 +17,6 @@ class AppSettings(BaseSettings):
     #: largest request body accepted (bytes)
     max_body_bytes: int = 5_000_000
     max_batch: int = 1000
+    #: days a routing decision keeps the ticket's text (``quanze privacy purge`` removes it
+    #: afterwards, keeping the decision); 0 keeps it for ever
+    text_retention_days: Annotated[int, Field(ge=0)] = 180

@@ -56,14 +56,24 @@ _X = "[0-9\uff10-\uff19Xx\uff38\uff58]"  # an ID number's last character
 _S = "[-\uff0d \u3000]"  # one separator: dash or space, half or full width
 _JOINED = "0-9\uff10-\uff19A-Za-z_"  # what a number must not touch on either side
 
+
+
+def _digit(ascii_range: str) -> str:
+    """A class of ASCII digits and their full-width forms: ``_digit("3-9")``."""
+    low, _, high = ascii_range.partition("-")
+    wide = chr(ord(low) + 0xFEE0) + (f"-{chr(ord(high) + 0xFEE0)}" if high else "")
+    return f"[{ascii_range}{wide}]"
+
+
+_0, _1, _2, _6, _8 = (_digit(d) for d in "01268")
 _PATTERN = re.compile(
     rf"(?<![{_JOINED}])(?:"
     # a mobile number, with its country prefix
-    rf"(?P<mp>(?:(?:\+|00)?86{_S}?|[(（]\+?86[)）]{_S}?)?)"
-    rf"(?P<mobile>1[3-9]{_D}{_S}?{_D}{{4}}{_S}?{_D}{{4}})"
+    rf"(?P<mp>(?:(?:\+|{_0}{_0})?{_8}{_6}{_S}?|[(（]\+?{_8}{_6}[)）]{_S}?)?)"
+    rf"(?P<mobile>{_1}{_digit('3-9')}{_D}{_S}?{_D}{{4}}{_S}?{_D}{{4}})"
     # a landline with its area code: 010, 02x, 0xxx
-    rf"|(?P<area>[(（]?0(?:10|2{_D}|[3-9]{_D}{{2}})[)）]?)(?P<asep>{_S}?)"
-    rf"(?P<local>[1-9]{_D}{{2,3}}{_S}?{_D}{{4}})"
+    rf"|(?P<area>[(（]?{_0}(?:{_1}{_0}|{_2}{_D}|{_digit('3-9')}{_D}{{2}})[)）]?)(?P<asep>{_S}?)"
+    rf"(?P<local>{_digit('1-9')}{_D}{{2,3}}{_S}?{_D}{{4}})"
     # an 18-digit ID number grouped 6-8-4
     rf"|(?P<idg>{_D}{{6}}{_S}{_D}{{8}}{_S}{_D}{{3}}{_X})"
     # 15 to 19 digits (an ID number, the last perhaps X; a card)
@@ -71,7 +81,7 @@ _PATTERN = re.compile(
     # a card in groups of four
     rf"|(?P<grouped>{_D}{{4}}(?:{_S}{_D}{{4}}){{2,3}}(?:{_S}{_D}{{1,3}})?)"
     # seven or eight digits: a local number, only after a phone word
-    rf"|(?P<bare>[2-9]{_D}{{2,3}}{_S}?{_D}{{4}})"
+    rf"|(?P<bare>{_digit('2-9')}{_D}{{2,3}}{_S}?{_D}{{4}})"
     rf")(?![{_JOINED}])")
 
 #: a run of seven or more digits, single separators allowed: where anything maskable is
