@@ -202,13 +202,14 @@ def stored_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     if text:
         stored["text"] = mask_text(text)
     attributes = stored.get("attributes")
-    masked_attribute = False
     if attributes:
-        masked = {k: mask_text(v) if isinstance(v, str) else v for k, v in attributes.items()}
-        if any(masked[k] is not v for k, v in attributes.items()):
-            stored["attributes"] = masked
-            masked_attribute = True
-    return stored, masked_attribute
+        # attribute values are mostly short codes: one look at each, a copy only if needed
+        for value in attributes.values():
+            if type(value) is str and len(value) > 6 and mask_text(value) is not value:
+                stored["attributes"] = {k: mask_text(v) if isinstance(v, str) else v
+                                        for k, v in attributes.items()}
+                return stored, True
+    return stored, False
 
 
 def stored_response(document: Mapping[str, Any]) -> dict[str, Any]:
