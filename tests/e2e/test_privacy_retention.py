@@ -141,3 +141,25 @@ def test_the_purge_command_counts_in_chinese_and_follows_the_retention_setting(
     assert "已清除诉求文本：" in out and "保留期 180 天" in out
     assert rows(app_client)[routed["old"]]["request"]["text_removed"] is True
     assert main(["privacy", "purge", "--before", "明天"]) == 2
+
+
+def test_a_ruling_preview_still_finds_a_purged_decision_by_its_kept_keyword(
+        app_client: TestClient, routed: dict[str, str]) -> None:
+    purge_text(db_of(app_client), before=CUTOFF, now=NEW, actor="test")
+    dispute = ok(app_client.post("/v1/disputes", json={"parties": ["JD-HP", "D-ZJ"]}), 201)
+    ok(app_client.post(f"/v1/disputes/{dispute['id']}/claim", json={}))
+
+    def changed(keyword: str) -> set[str]:
+        preview = ok(app_client.post(f"/v1/disputes/{dispute['id']}/ruling/preview", json={
+            "lead": "D-ZJ", "reasoning": "住建委牵头", "basis": "纪要",
+            "document_no": "示政办裁〔2026〕9号", "retire_rules": [],
+            "generalize": {"category": "030101", "area": None, "when": {},
+                           "text_any": [keyword]}}))
+        return {d["decision_id"] for d in preview["changed_decisions"]["sample"]}
+
+    # 私搭 was a keyword of the matrix when the text was removed: kept, so the purged
+    # decision is still found beside the recent one
+    assert changed("私搭") == {routed["old"], routed["new"]}
+    # 张先生 was not: only the decision that still holds its text can show it
+    assert changed("楼顶") == {routed["new"]}
+    assert routed["old"] not in changed("张先生")
