@@ -58,7 +58,6 @@ _S = "[-\uff0d \u3000]"  # one separator: dash or space, half or full width
 _JOINED = "0-9\uff10-\uff19A-Za-z_"  # what a number must not touch on either side
 
 
-
 def _digit(ascii_range: str) -> str:
     """A class of ASCII digits and their full-width forms: ``_digit("3-9")``."""
     low, _, high = ascii_range.partition("-")
@@ -145,7 +144,7 @@ def _is_date(year: int, month: int, day: int) -> bool:
 
 def _has_id_shape(number: str) -> bool:
     """15 or 18 characters with a known province and a real birth date."""
-    if number[:2] not in _PROVINCES:
+    if not number.isascii() or number[:2] not in _PROVINCES:
         return False
     if len(number) == 18:
         return number[:17].isdigit() and 1800 <= int(number[6:10]) <= 2099 and _is_date(
@@ -181,7 +180,7 @@ def luhn_valid(number: str) -> bool:
     (True, False)
     """
     digits = _normal(number)
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         return False
     backwards = digits.encode()[::-1]
     kept, doubled = backwards[::2], backwards[1::2].translate(_LUHN_DOUBLED)
