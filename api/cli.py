@@ -360,6 +360,49 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy_purge(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from arbitration.retention import purge_text, retention_cutoff
+
+    settings = _settings()
+    now = utc_now()
+    with _services() as services:
+        tz = ZoneInfo(services.router.current().settings.timezone)
+        if args.before is not None:
+            try:
+                before = datetime.fromisoformat(args.before)
+            except ValueError:
+                print(f"错误：--before {args.before!r} 不是日期（例如 2026-06-01）",
+                      file=sys.stderr)
+                return 2
+            if before.tzinfo is None:
+                before = before.replace(tzinfo=tz)
+            why = "按 --before 指定"
+        else:
+            cutoff = retention_cutoff(now, settings.text_retention_days)
+            if cutoff is None:
+                print("文本保留期未启用（QUANZE_TEXT_RETENTION_DAYS=0）：未清除任何文本。"
+                      "可用 --before 日期 指定清除范围。")
+                return 0
+            before = cutoff
+            why = f"保留期 {settings.text_retention_days} 天"
+        report = purge_text(services.db, before=before, now=now, actor=_Cli().actor,
+                            dry_run=args.dry_run)
+    when = before.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
+    print(f"清除 {when} 之前派单决定中的诉求文本（{why}）")
+    verb = "将清除" if args.dry_run else "已清除"
+    print(f"{verb}诉求文本：{report.texts_removed} 条决定"
+          f"（共检查 {report.decisions} 条，其余本无文本）")
+    print(f"为重放保留的关键词：{report.keywords_kept} 个（规则集版本 {report.keywords_version} "
+          "及以前的全部关键词）")
+    print("决定本身（规则、主办、协办、版本、说明）保留不变；审计日志不受影响。")
+    if args.dry_run:
+        print("试运行：未做任何修改。")
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from api.graphs import render_view
 
@@ -684,6 +727,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weekend dates worked (调休), one per line or a range A..B")
     s.add_argument("--district")
     s.set_defaults(func=cmd_policy_calendar)
+    privacy = sub.add_parser("privacy", help="citizen privacy").add_subparsers(
+        dest="privacy", required=True)
+    s = privacy.add_parser("purge", help="remove stored ticket text older than the retention "
+                           "period (QUANZE_TEXT_RETENTION_DAYS), keeping the decisions")
+    s.add_argument("--before", help="remove the text of decisions made before this date or "
+                   "ISO time (default: now minus the retention period)")
+    s.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="count only; change nothing")
+    s.set_defaults(func=cmd_privacy_purge)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     s = db.add_parser("upgrade", help="apply migrations")
     s.set_defaults(func=cmd_db_upgrade)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,3 +19,6 @@ class AppSettings(BaseSettings):
     max_batch: int = 1000
     #: seconds a routing call waits for its decision to be stored before answering 503
     write_timeout: float = 2.0
+    #: days a routing decision keeps the ticket's text (``quanze privacy purge`` removes it
+    #: afterwards, keeping the decision); 0 keeps it for ever
+    text_retention_days: Annotated[int, Field(ge=0)] = 180

@@ -7,6 +7,10 @@ recompute the whole chain. Checkpoints close that gap: :func:`make_checkpoint` s
 head's sequence number and hash with a key kept outside the database
 (``QUANZE_AUDIT_KEY_FILE``), and :func:`check_checkpoint` finds a log that no longer extends
 a checkpoint (``quanze audit checkpoint`` / ``quanze audit verify --checkpoint``).
+An entry holds no personal data: :func:`record` masks every string of ``before`` and
+``after`` (:func:`rules.privacy.mask_value`) before hashing, so the chain covers exactly what
+is stored, and nothing ever has to be removed from the log (the retention purge of
+:mod:`arbitration.retention` leaves it alone).
 
 >>> e = entry_hash("0" * 64, 1, "2026-01-01T00:00:00+00:00", "a", "x", "s", None, {"k": 1})
 >>> len(e)
@@ -30,6 +34,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from arbitration.tables import audit_head, audit_log
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
+from rules.privacy import mask_value
 
 GENESIS = "0" * 64
 
@@ -57,7 +62,8 @@ def record(conn: Connection, *, actor: str, action: str, subject: str, before: A
         seq, prev = 1, GENESIS
     else:
         seq, prev = head["seq"] + 1, head["hash"]
-    before, after = _plain(before), _plain(after)
+    # Masked before hashing: the chain verifies what is stored, and what is stored is masked.
+    before, after = _plain(mask_value(before)), _plain(mask_value(after))
     digest = entry_hash(prev, seq, _iso(at), actor, action, subject, before, after)
     conn.execute(insert(audit_log).values(seq=seq, at=at, actor=actor, action=action,
                                           subject=subject[:200], before=before, after=after,

@@ -60,6 +60,7 @@ from jurisdiction.model import Jurisdiction
 from rules import admin
 from rules.conditions import TicketContext, mismatch
 from rules.model import ROLES, Decision, Rule, RuleSource, Status, Ticket
+from rules.privacy import mask_text
 from rules.resolution import context_for, rank, resolve, resolve_role
 from rules.service import Router, ticket_from_request
 from rules.store import RETIRE, ChangeSet, Matrix, current_version, rule_from_row
@@ -101,6 +102,11 @@ class RulingRequest:
     generalize: Generalize | None = None
     retire_rules: tuple[str, ...] = ()
     supersedes: str | None = None
+
+    def __post_init__(self) -> None:
+        # Stored in the ruling, its written-back rule and the audit log: personal data masked.
+        object.__setattr__(self, "reasoning", mask_text(self.reasoning))
+        object.__setattr__(self, "basis", mask_text(self.basis))
 
     def as_dict(self) -> dict[str, Any]:
         g = self.generalize

@@ -24,6 +24,10 @@ Storage, in short:
 - A dispute's stage deadline counted over a year the calendar did not cover is provisional;
   when a policy is saved, such deadlines are counted again under the policy now in force
   (a ``deadline_revised`` dispute event records each change).
+- Free text (an event's ``note`` and ``basis``, a statement's ``text`` and ``basis``) is
+  stored with personal data masked (:func:`rules.privacy.mask_text`): the event and the
+  statement are masked as they arrive, so the history, the projection, the answer and the
+  audit entry all hold the same masked text.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -84,6 +89,7 @@ from arbitration.tickets import (
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
 from jurisdiction.model import Unit, unit_ref
 from rules.model import Decision, Status, Ticket
+from rules.privacy import mask_text
 from rules.resolution import context_for, resolve_role
 from rules.service import Router
 from rules.store import Matrix
@@ -370,23 +376,34 @@ def check_out_of_scope_closer(event: Event, hotline_office: str | None) -> None:
 _FIRST_EVENTS = frozenset({EventType.DISPATCHED, EventType.CLOSED_OUT_OF_SCOPE})
 
 
+def _masked_event(event: Event) -> Event:
+    """The event with personal data masked in its free text (``note``, ``basis``)."""
+    note = mask_text(event.note) if event.note else event.note
+    basis = mask_text(event.basis) if event.basis else event.basis
+    if note is event.note and basis is event.basis:
+        return event
+    return replace(event, note=note, basis=basis)
+
+
 def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor: str,
                         now: datetime, policy: Policy,
                         territorial_unit: str | None = None,
                         hotline_office: str | None = None) -> TicketState:
     """Apply ``event`` to the ticket and store it; returns the new state.
 
-    ``closed_out_of_scope`` is checked against ``hotline_office``
-    (:func:`check_out_of_scope_closer`). An ``OpenDispute`` effect opens a dispute
-    (:func:`open_dispute_record`) and records a ``dispute_opened`` event naming it. A client
-    event other than ``dispatched`` or ``closed_out_of_scope`` on an unknown ticket is
-    ``NotFound`` ``ticket_not_found``; an event dated more than a few minutes after ``now`` is
-    ``InvalidInput`` ``event_in_future``; the state machine's own refusals (``InvalidInput`` /
-    ``Conflict``) pass through, and nothing is written.
+    The event's free text is masked first (:func:`_masked_event`): nothing stored, and not
+    the state returned, holds a phone, ID or bank-card number. ``closed_out_of_scope`` is
+    checked against ``hotline_office`` (:func:`check_out_of_scope_closer`). An ``OpenDispute``
+    effect opens a dispute (:func:`open_dispute_record`) and records a ``dispute_opened`` event
+    naming it. A client event other than ``dispatched`` or ``closed_out_of_scope`` on an
+    unknown ticket is ``NotFound`` ``ticket_not_found``; an event dated more than a few minutes
+    after ``now`` is ``InvalidInput`` ``event_in_future``; the state machine's own refusals
+    (``InvalidInput`` / ``Conflict``) pass through, and nothing is written.
     """
     if event.at.tzinfo is not None and event.at > now + MAX_CLOCK_SKEW:
         raise InvalidInput(f"event time {event.at.isoformat()} is in the future",
                            code="event_in_future", field="at", ticket_id=ticket_id)
+    event = _masked_event(event)
     check_out_of_scope_closer(event, hotline_office)
     row = _lock_ticket(conn, ticket_id)
     if row is None and event.type in CLIENT_EVENT_TYPES and event.type not in _FIRST_EVENTS:
@@ -696,7 +713,10 @@ def add_statement(conn: Connection, dispute_id: str, *, unit: str, text: str,
                   basis: str | None = None, proposed_lead: str | None = None, actor: str,
                   now: datetime) -> dict[str, Any]:
     """A party's statement (陈述) added to an active dispute. A unit that is not a party is
-    ``InvalidInput`` ``not_a_party``; a closed dispute is ``Conflict`` ``dispute_closed``."""
+    ``InvalidInput`` ``not_a_party``; a closed dispute is ``Conflict`` ``dispute_closed``.
+    The text and basis are stored with personal data masked."""
+    text = mask_text(text)
+    basis = mask_text(basis) if basis else basis
     before = load_dispute(conn, dispute_id, for_update=True)
     state = dispute_rules.add_statement(before, unit, text, at=now, basis=basis,
                                         proposed_lead=proposed_lead)

@@ -32,6 +32,7 @@ from rules.compiler import Shard, ShardKey, compile_shards, shard_keys_for, tick
 from rules.conditions import TicketContext, has_keyword
 from rules.engine import Engine
 from rules.model import Decision, Rule, Ticket
+from rules.privacy import mask_text
 from rules.resolution import context_for, resolve
 from rules.store import Matrix, current_version, load_matrix
 from rules.tables import decisions
@@ -324,16 +325,51 @@ def new_decision_id() -> str:
 _INSERT_DECISION = insert(decisions)
 
 
+def stored_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The route request as it is stored: the text and every text attribute value with
+    personal data masked (:func:`rules.privacy.mask_text`); and whether an attribute value
+    was masked (the explanation quotes attribute values, so it is masked too)."""
+    stored = dict(request)
+    text = stored.get("text")
+    if text:
+        stored["text"] = mask_text(text)
+    attributes = stored.get("attributes")
+    if attributes:
+        # attribute values are mostly short codes: one look at each, a copy only if needed
+        for value in attributes.values():
+            if type(value) is str and len(value) > 6 and mask_text(value) is not value:
+                stored["attributes"] = {k: mask_text(v) if isinstance(v, str) else v
+                                        for k, v in attributes.items()}
+                return stored, True
+    return stored, False
+
+
+def stored_response(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision document with personal data masked in its explanation (a candidate's
+    reason quotes the ticket's attribute value, ``工单为 '…'``)."""
+    explanation = dict(document["explanation"])
+    explanation["summary"] = mask_text(explanation["summary"])
+    explanation["candidates"] = [
+        {**c, "reason": mask_text(c["reason"])} if isinstance(c.get("reason"), str) else c
+        for c in explanation["candidates"]]
+    return {**document, "explanation": explanation}
+
+
 def decision_row(document: Mapping[str, Any], ticket: Ticket, request: Mapping[str, Any], *,
                  actor: str, now: datetime) -> dict[str, Any]:
+    """The decision as stored: its request with personal data masked (routing has read the
+    raw text already; the document sent back quotes no text)."""
     lead = document["lead"]
+    stored, masked_attribute = stored_request(request)
     return {
         "id": document["decision_id"], "ticket_id": ticket.ticket_id,
         "ruleset_version": document["ruleset_version"], "created_at": now,
         "as_of": ticket.as_of, "category": ticket.category, "area": ticket.area,
         "status": document["status"], "lead": lead["code"] if lead else None,
         "rule_id": document["rule"]["id"] if document["rule"] else None,
-        "request": dict(request), "response": dict(document), "actor": actor}
+        "request": stored,
+        "response": stored_response(document) if masked_attribute else dict(document),
+        "actor": actor}
 
 
 def record_decision(conn: Connection, document: Mapping[str, Any], ticket: Ticket,
@@ -433,7 +469,8 @@ class DecisionWriter:
         self._db = db
         dialect = db.dialect
         quote = dialect.identifier_preparer.quote
-        columns = list(decisions.columns)
+        # text_removed_at is set by the retention purge, never when a decision is made
+        columns = [c for c in decisions.columns if c.name != "text_removed_at"]
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._sql = (f"INSERT INTO {quote(decisions.name)} "
                      f"({', '.join(quote(c.name) for c in columns)}) "
@@ -555,13 +592,55 @@ def get_decision(conn: Connection, decision_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+#: joins the keywords a purged decision kept into the text it is replayed with; a keyword
+#: would have to contain this private-use character to match across two of them
+KEPT_KEYWORDS_SEPARATOR = "\ue000"
+
+
 def ticket_from_request(request: Mapping[str, Any], default_as_of: datetime) -> Ticket:
-    """A Ticket from a validated route request (see api.schemas.RouteRequest)."""
+    """A Ticket from a validated route request (see api.schemas.RouteRequest) or a stored one.
+
+    A stored request whose text the retention purge removed (``text_removed``) is given the
+    keywords it kept as its text, so keyword rules decide as they did (see
+    :mod:`arbitration.retention`)."""
     as_of = request.get("as_of") or default_as_of
     if isinstance(as_of, str):
         as_of = datetime.fromisoformat(as_of)
+    text = request.get("text") or ""
+    if request.get("text_removed"):
+        text = KEPT_KEYWORDS_SEPARATOR.join(request.get("kept_keywords") or ())
     return Ticket(category=request["category"], area=request.get("area"),
                   attributes=dict(request.get("attributes") or {}),
-                  text=request.get("text") or "", as_of=as_of,
-                  ticket_id=request.get("ticket_id"))
+                  text=text, as_of=as_of, ticket_id=request.get("ticket_id"))
+
+
+def replay_decision(row: Mapping[str, Any], matrix: Matrix) -> dict[str, Any]:
+    """A stored decision (a ``decisions`` row) decided again with the plain evaluator under
+    ``matrix``, and whether the answer is the same (status, lead, co-handlers, rule).
+
+    When the retention purge has removed the ticket's text, ``text_removed`` is true and the
+    keyword tests read the keywords the decision kept: every keyword the matrix had when the
+    text was removed (``keywords_version``). Under a version up to that one,
+    ``keyword_tests`` is ``exact``; under a later one it is ``limited``: a keyword that only
+    later rules use was not kept, so those rules cannot match and ``same`` may be false for
+    that reason alone."""
+    request = dict(row["request"])
+    request["as_of"] = row["as_of"].isoformat()
+    ticket = ticket_from_request(request, row["as_of"])
+    decision_id = row["id"]
+    replayed = decision_document(evaluate(ticket, matrix), matrix, decision_id=decision_id,
+                                 ticket=ticket)
+    original = row["response"]
+    same = (replayed["status"] == original["status"]
+            and replayed["lead"] == original["lead"]
+            and replayed["co_handlers"] == original["co_handlers"]
+            and (replayed["rule"] or {}).get("id") == (original["rule"] or {}).get("id"))
+    answer = {"decision_id": decision_id, "original_version": row["ruleset_version"],
+              "replayed_version": matrix.version, "same": same, "original": original,
+              "replayed": replayed, "text_removed": bool(request.get("text_removed"))}
+    if answer["text_removed"]:
+        kept_at = request.get("keywords_version")
+        answer["keyword_tests"] = ("exact" if isinstance(kept_at, int)
+                                   and matrix.version <= kept_at else "limited")
+    return answer
 

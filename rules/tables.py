@@ -44,7 +44,14 @@ decisions = Table(
     Column("request", JSON, nullable=False),
     Column("response", JSON, nullable=False),
     Column("actor", String(200), nullable=False),
+    # When the retention purge removed the request's text (arbitration.retention); the
+    # decision itself is never changed.
+    Column("text_removed_at", UTCDateTime),
 )
 Index("ix_decisions_ticket", decisions.c.ticket_id, decisions.c.created_at)
 Index("ix_decisions_category", decisions.c.category)
 Index("ix_decisions_created", decisions.c.created_at)
+# The purge's worklist: decisions that still hold their text, oldest first.
+Index("ix_decisions_text_kept", decisions.c.created_at,
+      sqlite_where=decisions.c.text_removed_at.is_(None),
+      postgresql_where=decisions.c.text_removed_at.is_(None))

@@ -23,10 +23,10 @@ from rules.model import Decision, Status, Ticket
 from rules.service import (
     decision_document,
     decision_row,
-    evaluate,
     get_decision,
     new_decision_id,
     record_decision,
+    replay_decision,
     ticket_from_request,
 )
 from rules.store import Matrix
@@ -156,7 +156,9 @@ def replay(decision_id: str, services: ServicesDep, caller: CallerDep,
                                 description="original: the rule-set version that made it; "
                                 "current; or a version number")) -> dict[str, Any]:
     """Decide the stored ticket again with the plain evaluator, under the rules of the
-    decision's own version (or another), and say whether the answer is the same."""
+    decision's own version (or another), and say whether the answer is the same. A decision
+    whose text the retention purge removed says `text_removed` and replays its keyword
+    tests on the keywords it kept (`keyword_tests`: exact or limited)."""
     with services.db.connect() as conn:
         row = get_decision(conn, decision_id)
         if version == "original":
@@ -166,16 +168,4 @@ def replay(decision_id: str, services: ServicesDep, caller: CallerDep,
         else:
             number = int(version)
         matrix = services.router.at_version(conn, number)
-    request = dict(row["request"])
-    request["as_of"] = row["as_of"].isoformat()
-    ticket = ticket_from_request(request, row["as_of"])
-    replayed = decision_document(evaluate(ticket, matrix), matrix, decision_id=decision_id,
-                                 ticket=ticket)
-    original = row["response"]
-    same = (replayed["status"] == original["status"]
-            and replayed["lead"] == original["lead"]
-            and replayed["co_handlers"] == original["co_handlers"]
-            and (replayed["rule"] or {}).get("id") == (original["rule"] or {}).get("id"))
-    return {"decision_id": decision_id, "original_version": row["ruleset_version"],
-            "replayed_version": matrix.version, "same": same, "original": original,
-            "replayed": replayed}
+    return replay_decision(row, matrix)
