@@ -68,7 +68,8 @@ def is_department_led(rule: Rule, units: Mapping[str, Unit]) -> bool:
     >>> from jurisdiction.model import Unit, UnitKind
     >>> units = {"U": Unit("U", "自来水公司", UnitKind.UTILITY),
     ...          "J": Unit("J", "和平街道", UnitKind.STREET)}
-    >>> [is_department_led(Rule("R", "04", lead, "b"), units) for lead in ("U", "J", "@territorial")]
+    >>> [is_department_led(Rule("R", "04", lead, "b"), units)
+    ...  for lead in ("U", "J", "@territorial")]
     [True, False, False]
     """
     unit = units.get(rule.lead)

@@ -959,11 +959,12 @@ class _Reader:
             self.notes.append(f"{name} 为部门事项，兜底单位按分类表为 "
                               f"{self.unit_name(str(category.get('default_unit')))}")
         elif sheet_dep is False:
-            self.notes.append(f"{name} 在分类表标为非部门事项，但 {row} 由 {unit} 主办：无规则适用时"
-                              f"仍由 {unit} 兜底，不派给属地（{_POLICY_CN}）")
+            self.notes.append(f"{name} 在分类表标为非部门事项，但 {row} 由 {unit} 主办："
+                              f"无规则适用时仍由 {unit} 兜底，不派给属地（{_POLICY_CN}）")
         elif mixed:
             self.notes.append(f"{name} 另有属地主办的行，未标记为部门事项（标记会使其失效）；"
-                              f"无规则适用时由 {unit} 兜底（依据 {row}），不派给属地（{_POLICY_CN}）")
+                              f"无规则适用时由 {unit} 兜底（依据 {row}），"
+                              f"不派给属地（{_POLICY_CN}）")
 
     def bundle(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -1023,9 +1024,9 @@ def read_duty_list(path: str | Path, *,
     problem. ``unit_kinds`` maps the codes of those units to their kind (``department``,
     ``street`` …), so a row led by a department or utility marks its category departmental
     (国办函〔2025〕66号 §五; see ``_Reader.finish_categories``). Each such decision is appended to
-    ``notes`` (Chinese, for the import report), e.g. ``类别 040201（小区停水）标记为部门事项，兜底单位
-    示范区自来水有限公司（依据 清单!17）``. Raises :class:`BundleInvalid` carrying every problem
-    found; nothing partial is returned.
+    ``notes`` (Chinese, for the import report), e.g.
+    ``类别 040201（小区停水） 标记为部门事项，兜底单位 区水务局（依据 清单!17）``.
+    Raises :class:`BundleInvalid` carrying every problem found; nothing partial is returned.
     """
     path = Path(path)
     reader = _Reader(known_units, unit_kinds)

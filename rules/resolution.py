@@ -141,7 +141,7 @@ def resolve(
         eligible.append((rank(rule, jurisdiction), rule, lead))
 
     if not eligible:
-        return _fallback(ctx, jurisdiction, settings, departmental, lost, excluded_by_area)
+        return _fallback(ctx, jurisdiction, settings, lost, excluded_by_area)
 
     top_rank = max(e[0] for e in eligible)
     tied = [e for e in eligible if e[0] == top_rank]
@@ -229,8 +229,7 @@ def _interim_owner(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Set
 
 
 def _fallback(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Settings,
-              departmental: Category | None, lost: list[Candidate],
-              excluded_by_area: int) -> Decision:
+              lost: list[Candidate], excluded_by_area: int) -> Decision:
     """The fallback chain (domain.md §4, docs/resolution.md): a departmental matter's
     department (marked default, or derived from a department-led rule; never a territorial
     unit, 国办函〔2025〕66号 §五); else the territorial unit; else the hotline office."""

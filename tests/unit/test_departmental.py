@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
-from rules.departmental import derive_defaults, departmental_fallback
+from rules.departmental import departmental_fallback, derive_defaults
 from rules.model import TERRITORIAL, Decision, Rule, Settings, Status, Ticket
 from rules.resolution import context_for, resolve
 from rules.store import Matrix
@@ -169,7 +169,8 @@ def test_verify_warns_about_exactly_the_unmarked_leaves_a_rule_makes_departmenta
 def _district() -> Jurisdiction:
     return Jurisdiction.build(
         [Unit("JD-HP", "和平街道", UnitKind.STREET), Unit("JD-XG", "西关街道", UnitKind.STREET),
-         Unit("D-SW", "区水务局", UnitKind.DEPARTMENT), Unit("D-CG", "区城管委", UnitKind.DEPARTMENT),
+         Unit("D-SW", "区水务局", UnitKind.DEPARTMENT),
+         Unit("D-CG", "区城管委", UnitKind.DEPARTMENT),
          Unit("U-DL", "供电公司", UnitKind.UTILITY), Unit("O-RX", "热线中心", UnitKind.OFFICE)],
         [Area("1", "示范区", AreaLevel.DISTRICT, None, None),
          Area("101", "和平街道", AreaLevel.TOWNSHIP, "1", "JD-HP"),

@@ -35,7 +35,8 @@ def duty_list(tmp_path: Path, *rows: dict[str, Any]) -> Path:
             code = cells["事项编码"]
             base = {"规则编号": f"R-{i}", "二级分类": NAMES.get(code[:4]),
                     "三级分类": NAMES.get(code) if len(code) == 6 else None,
-                    "依据": "《区水务局职能配置、内设机构和人员编制规定》", "生效日期": "2025-03-01"}
+                    "依据": "《区水务局职能配置、内设机构和人员编制规定》",
+                    "生效日期": "2025-03-01"}
             base.update(cells)
             out.writerow([base.get(c) or "" for c in COLUMNS])
     return path
@@ -53,7 +54,8 @@ def test_a_three_ding_row_led_by_a_department_marks_its_leaf_and_the_import_says
     categories, notes = read(duty_list(tmp_path, {"事项编码": "040202", "牵头单位": "区水务局"}))
     assert (categories["040202"]["departmental"], categories["040202"]["default_unit"]) == (
         True, "D-SW")
-    assert notes == ["类别 040202（管网漏水） 标记为部门事项，兜底单位 区水务局（依据 duty-list.csv:2）"]
+    assert notes == [
+        "类别 040202（管网漏水） 标记为部门事项，兜底单位 区水务局（依据 duty-list.csv:2）"]
 
 
 def test_a_utility_row_and_an_assist_row_mark_their_leaves(tmp_path: Path) -> None:
@@ -108,7 +110,8 @@ def test_a_leaf_with_a_territorial_row_is_not_marked_and_the_import_says_where_g
     assert categories["050102"]["departmental"] is False  # a street never becomes a default
     assert categories["050102"]["default_unit"] is None
     told = [n for n in notes if "050101" in n]
-    assert len(told) == 1 and "另有属地主办的行" in told[0] and "由 区城市管理委员会 兜底" in told[0]
+    assert len(told) == 1 and "另有属地主办的行" in told[0]
+    assert "由 区城市管理委员会 兜底" in told[0]
 
 
 def test_the_category_sheet_wins_and_an_explicit_no_is_reported(tmp_path: Path) -> None:
