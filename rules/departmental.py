@@ -60,6 +60,8 @@ from rules.model import Rule, RuleSource
 POLICY = "国办函〔2025〕66号：职能部门事项不得分派给基层"
 
 _LATEST = float("inf")
+#: A sort key of :func:`preference` (smallest first).
+Key = tuple[float, float, float, float, float, float, float, str]
 
 
 def is_department_led(rule: Rule, units: Mapping[str, Unit]) -> bool:
@@ -78,7 +80,7 @@ def is_department_led(rule: Rule, units: Mapping[str, Unit]) -> bool:
 
 def preference(area_depth: int, conditions: int, valid_from: datetime | None,
                valid_to: datetime | None, authority: int, priority: int,
-               ident: str) -> tuple[float, float, float, float, float, float, float, str]:
+               ident: str) -> Key:
     """Sort key (smallest first) choosing which of several department-led rules on one
     category names its fallback unit:
 
@@ -92,17 +94,24 @@ def preference(area_depth: int, conditions: int, valid_from: datetime | None,
 
     The importer (rules/dutylist.py) picks a marked category's ``default_unit`` by the same key.
     """
-    return (0.0 if valid_to is None else 1.0,
-            -valid_to.timestamp() if valid_to is not None else 0.0,
+    return _preference(area_depth, conditions,
+                       valid_from.timestamp() if valid_from is not None else None,
+                       valid_to.timestamp() if valid_to is not None else None,
+                       authority, priority, ident)
+
+
+def _preference(area_depth: int, conditions: int, valid_from: float | None,
+                valid_to: float | None, authority: int, priority: int, ident: str) -> Key:
+    return (0.0 if valid_to is None else 1.0, -valid_to if valid_to is not None else 0.0,
             float(area_depth), float(conditions),
-            -valid_from.timestamp() if valid_from is not None else _LATEST,
+            -valid_from if valid_from is not None else _LATEST,
             -float(authority), -float(priority), ident)
 
 
 def representative(rules: Iterable[Rule], jurisdiction: Jurisdiction) -> Rule | None:
     """The department-led rule whose lead takes the gaps of their category (see
     :func:`preference`); None when there is none."""
-    best: tuple[tuple[float, float, float, float, float, float, float, str], Rule] | None = None
+    best: tuple[Key, Rule] | None = None
     for rule in rules:
         if not is_department_led(rule, jurisdiction.units):
             continue
@@ -112,8 +121,7 @@ def representative(rules: Iterable[Rule], jurisdiction: Jurisdiction) -> Rule | 
     return None if best is None else best[1]
 
 
-def _key(rule: Rule, j: Jurisdiction) -> tuple[float, float, float, float, float, float, float,
-                                                 str]:
+def _key(rule: Rule, j: Jurisdiction) -> Key:
     depth = j.area_depth(rule.area) if rule.area is not None else 0
     return preference(depth, rule.condition_count, rule.valid_from, rule.valid_to,
                       1 if rule.source is RuleSource.RULING else 0, rule.priority, rule.id)
@@ -130,32 +138,45 @@ def derive_defaults(jurisdiction: Jurisdiction, rules: Iterable[Rule]
     unknown category, area or unit are skipped (``verify`` reports them as dangling).
     """
     j = jurisdiction
-    per_category: dict[str, list[tuple[tuple[float, float, float, float, float, float, float,
-                                             str], str | None, Rule]]] = defaultdict(list)
+    # Runs over every rule on every new rule-set version (55,050 in the synthetic city): keys
+    # are computed only where two rules compete and area paths once per area (measured on the
+    # synthetic city: 1.0 s with a key and an area_path per rule, 0.1 s so).
+    leads = {code for code, unit in j.units.items() if unit.is_departmental}
+    scopes: dict[str, str] = {}  # area -> its district
+    groups: dict[str, dict[str | None, list[Rule]]] = defaultdict(lambda: defaultdict(list))
+    categories = j.categories
     for rule in rules:
-        if rule.category not in j.categories or not is_department_led(rule, j.units):
+        if rule.lead not in leads or rule.category not in categories:
             continue
-        if rule.area is None:
-            district = None
-        elif rule.area in j.areas:
-            district = j.district_of(rule.area)
-        else:
-            continue
-        per_category[rule.category].append((_key(rule, j), district, rule))
-    districts = sorted({j.district_of(code) for code in j.areas})
+        district = None
+        if rule.area is not None:
+            district = scopes.get(rule.area)
+            if district is None:
+                if rule.area not in j.areas:
+                    continue
+                district = scopes[rule.area] = j.district_of(rule.area)
+        groups[rule.category][district].append(rule)
+    districts = sorted(code for code, area in j.areas.items() if area.parent is None)
     derived: dict[tuple[str, str | None], DerivedDefault] = {}
-    for code, entries in per_category.items():
-        entries.sort(key=lambda e: e[0])
-        first: dict[str | None, int] = {}
-        for i, (_, district, _) in enumerate(entries):
-            first.setdefault(district, i)
-        if None in first:
-            derived[(code, None)] = _default(entries[first[None]][2])
-        for district in districts:
-            found = [i for i in (first.get(None), first.get(district)) if i is not None]
-            if found:
-                derived[(code, district)] = _default(entries[min(found)][2])
+    for code, by_district in groups.items():
+        everywhere = _best(by_district.pop(None, []), j)
+        if everywhere is not None:
+            derived[(code, None)] = default = _default(everywhere)
+            for district in districts:
+                derived[(code, district)] = default
+        for district, scoped in by_district.items():
+            local = _best(scoped, j)
+            if everywhere is not None and local is not None:
+                local = _best([local, everywhere], j)
+            if local is not None and local is not everywhere:
+                derived[(code, district)] = _default(local)
     return derived
+
+
+def _best(rules: list[Rule], j: Jurisdiction) -> Rule | None:
+    if len(rules) < 2:
+        return rules[0] if rules else None
+    return min(rules, key=lambda rule: _key(rule, j))
 
 
 def _default(rule: Rule) -> DerivedDefault:
