@@ -18,7 +18,7 @@ category
 1. an explicit mark with a ``default_unit`` that is not a territorial unit decides
    (step ``category_default``); a territorial default unit is passed over;
 2. else the default derived from the department-led rules on that category decides (step
-   ``derived_default``; see :func:`representative` for which rule names the unit).
+   ``derived_default``; see :func:`preference` for which rule names the unit).
 
 A departmental path that yields no unit leaves the ticket with the hotline office. Only a
 category that is neither marked nor given to a department by any rule falls back to the
@@ -106,19 +106,6 @@ def _preference(area_depth: int, conditions: int, valid_from: float | None,
             float(area_depth), float(conditions),
             -valid_from if valid_from is not None else _LATEST,
             -float(authority), -float(priority), ident)
-
-
-def representative(rules: Iterable[Rule], jurisdiction: Jurisdiction) -> Rule | None:
-    """The department-led rule whose lead takes the gaps of their category (see
-    :func:`preference`); None when there is none."""
-    best: tuple[Key, Rule] | None = None
-    for rule in rules:
-        if not is_department_led(rule, jurisdiction.units):
-            continue
-        key = _key(rule, jurisdiction)
-        if best is None or key < best[0]:
-            best = (key, rule)
-    return None if best is None else best[1]
 
 
 def _key(rule: Rule, j: Jurisdiction) -> Key:

@@ -383,7 +383,6 @@ class _RowRule:
 class _Leaf:
     """What the rows say about one rule category."""
 
-    reclaimed_lead: str | None = None
     reclaimed_loc: str | None = None
     #: every clean row on the category: (location, 乡镇职责类型, the rule it becomes)
     rows: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
@@ -742,7 +741,6 @@ class _Reader:
             leaf = self.leaves.setdefault(code, _Leaf())
             if duty == "reclaimed" and leaf.reclaimed_loc is None and lead not in (
                     None, TERRITORIAL):
-                leaf.reclaimed_lead = lead
                 leaf.reclaimed_loc = loc
         if len(self.problems.problems) > before or code is None:
             return None
