@@ -105,6 +105,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from rules.dutylist import read_duty_list
 
     path = Path(args.path)
+    notes: list[str] = []
     with _services() as services:
         if path.suffix.lower() == ".json":
             try:
@@ -115,13 +116,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         elif path.suffix.lower() in (".xlsx", ".csv"):
             j = services.router.current().jurisdiction
             known = {u.name: u.code for u in j.units.values()} | {c: c for c in j.units}
-            data = read_duty_list(path, known_units=known)
+            data = read_duty_list(path, known_units=known, notes=notes,
+                                  unit_kinds={u.code: u.kind.value for u in j.units.values()})
         else:
             print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
             return 2
         report = import_document(services, _Cli(), data, args.mode, path.name,
                                  confirmed=args.confirm, dry_run=args.dry_run)
         _print_report(report)
+        for note in notes:  # what the importer decided beyond the rows (部门事项 …)
+            print(f"  {note}")
         return 0
 
 

@@ -98,7 +98,8 @@ class CandidateOut(BaseModel):
 class Explanation(BaseModel):
     summary: str
     fallback_step: str | None = Field(
-        None, description="category_default | territorial | hotline_office when no rule won.")
+        None, description="category_default | derived_default | territorial | hotline_office "
+        "when no rule won.")
     tied_rules: list[str] = []
     candidates: list[CandidateOut]
     excluded_by_area: int = Field(0, description="Rules of the category path whose area "

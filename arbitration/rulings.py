@@ -59,6 +59,7 @@ from jurisdiction.errors import Conflict, InvalidInput, NotFound
 from jurisdiction.model import Jurisdiction
 from rules import admin
 from rules.conditions import TicketContext, mismatch
+from rules.departmental import with_derived_defaults
 from rules.model import ROLES, Decision, Rule, RuleSource, Status, Ticket
 from rules.privacy import mask_text
 from rules.resolution import context_for, rank, resolve, resolve_role
@@ -242,13 +243,21 @@ class _Counterfactual:
     matrix: Matrix
     rule: Rule | None
     retired: frozenset[str]
+    jurisdiction: Jurisdiction = field(init=False)
+
+    def __post_init__(self) -> None:
+        # the ruling's rule and retirements also move where departmental gaps go
+        # (rules.departmental), as the matrix after the ruling will
+        rules = [r for r in self.matrix.rules.values() if r.id not in self.retired]
+        self.jurisdiction = with_derived_defaults(
+            self.matrix.jurisdiction, rules + ([self.rule] if self.rule is not None else []))
 
     def decide(self, ctx: TicketContext) -> Decision:
         considered = [r for r in self.matrix.considered(ctx.category_path)
                       if r.id not in self.retired]
         if self.rule is not None and self.rule.category in ctx.category_path:
             considered.append(self.rule)
-        return resolve(ctx, considered, self.matrix.jurisdiction, self.matrix.settings)
+        return resolve(ctx, considered, self.jurisdiction, self.matrix.settings)
 
     def is_its_doing(self, decision: Decision, old_rule_id: str | None) -> bool:
         if old_rule_id is not None and old_rule_id in self.retired:

@@ -19,7 +19,7 @@ needs (ancestry, depth, the territorial unit 属地单位 of an area).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from jurisdiction.errors import InvalidInput, NotFound
@@ -76,6 +76,8 @@ INTAKE_LABELS = {
 
 #: Unit kinds that count as the territorial level; a departmental matter never falls to them.
 TERRITORIAL_KINDS = frozenset({UnitKind.TOWNSHIP, UnitKind.STREET, UnitKind.COMMUNITY})
+#: Unit kinds whose lead makes a matter departmental (职能部门 and public utilities).
+DEPARTMENT_KINDS = frozenset({UnitKind.DEPARTMENT, UnitKind.UTILITY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,11 @@ class Unit:
     @property
     def is_territorial(self) -> bool:
         return self.kind in TERRITORIAL_KINDS
+
+    @property
+    def is_departmental(self) -> bool:
+        """A department or a public utility: a lead that makes a matter departmental."""
+        return self.kind in DEPARTMENT_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +126,24 @@ class Category:
     intake: Intake | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DerivedDefault:
+    """Where a category's gaps go because a rule gives it to a department or utility
+    (国办函〔2025〕66号: 职能部门事项不得分派给基层): ``unit`` is that rule's lead, ``rule_id``
+    the rule. Worked out from the rules when a matrix is built (see
+    :func:`rules.departmental.derive_defaults`); never stored."""
+
+    unit: str
+    rule_id: str
+
+
 @dataclass(frozen=True)
 class Jurisdiction:
-    """An immutable snapshot of units, areas and categories with precomputed ancestry."""
+    """An immutable snapshot of units, areas and categories with precomputed ancestry.
+
+    ``derived_defaults`` maps (category code, district code or None) to the category's
+    :class:`DerivedDefault` for tickets of that district (None: a ticket without an area);
+    empty unless the snapshot was built with the rules of a matrix."""
 
     units: Mapping[str, Unit]
     areas: Mapping[str, Area]
@@ -129,6 +151,8 @@ class Jurisdiction:
     _area_paths: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _category_paths: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _children: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    derived_defaults: Mapping[tuple[str, str | None], DerivedDefault] = field(
+        default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, units: Iterable[Unit], areas: Iterable[Area],
@@ -146,6 +170,11 @@ class Jurisdiction:
     @classmethod
     def empty(cls) -> Jurisdiction:
         return cls.build([], [], [])
+
+    def with_derived_defaults(
+            self, derived: Mapping[tuple[str, str | None], DerivedDefault]) -> Jurisdiction:
+        """The same snapshot (ancestry shared, not recomputed) with ``derived_defaults``."""
+        return replace(self, derived_defaults=derived)
 
     # -- lookups -------------------------------------------------------------------------
     def unit(self, code: str) -> Unit:

@@ -55,6 +55,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from jurisdiction.errors import InvalidInput, ProblemList
 from jurisdiction.instants import is_in_service_span
+from rules.departmental import preference
 
 __all__ = [
     "AREA_COLUMNS",
@@ -173,6 +174,9 @@ _RULE_KEYS: Final = frozenset({
 _CATEGORY_KEYS: Final = frozenset({"code", "name", "parent", "departmental", "default_unit",
                                    "intake"})
 _AREA_KEYS: Final = frozenset({"code", "name", "level", "parent", "unit"})
+_POLICY_CN: Final = "国办函〔2025〕66号：职能部门事项不得分派给基层"
+_DEPARTMENT_KINDS: Final = frozenset({"department", "utility"})
+_TERRITORIAL_KINDS: Final = frozenset({"township", "street", "community"})
 _POLICY_2025: Final = (
     "职能部门事项不得分派给基层 (2025 national policy: departmental matters are not pushed "
     "down to townships)"
@@ -392,14 +396,19 @@ class _RowRule:
 class _Leaf:
     """What the rows say about one rule category."""
 
-    reclaimed_lead: str | None = None
     reclaimed_loc: str | None = None
+    #: every clean row on the category: (location, 乡镇职责类型, the rule it becomes)
+    rows: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
 
 class _Reader:
-    def __init__(self, known_units: Mapping[str, str] | None) -> None:
+    def __init__(self, known_units: Mapping[str, str] | None,
+                 unit_kinds: Mapping[str, str] | None = None) -> None:
         self.problems = ProblemList()
         self.known = {str(k).strip(): str(v).strip() for k, v in (known_units or {}).items()}
+        self.known_kinds = {str(k): str(v) for k, v in (unit_kinds or {}).items()}
+        #: what the import did beyond the rows (Chinese, for the import report)
+        self.notes: list[str] = []
         self.sheet_unit_codes: dict[str, str] = {}
         self.sheet_unit_names: dict[str, str] = {}
         self.units: list[dict[str, Any]] = []
@@ -759,11 +768,10 @@ class _Reader:
             leaf = self.leaves.setdefault(code, _Leaf())
             if duty == "reclaimed" and leaf.reclaimed_loc is None and lead not in (
                     None, TERRITORIAL):
-                leaf.reclaimed_lead = lead
                 leaf.reclaimed_loc = loc
         if len(self.problems.problems) > before or code is None:
             return None
-        return _RowRule(n, loc, explicit_id, {
+        row_rule = _RowRule(n, loc, explicit_id, {
             "category": code, "area": area, "when": when, "text_any": text_any,
             "lead": lead, "co_handlers": co, "basis": basis, "source": source,
             "priority": priority,
@@ -771,6 +779,8 @@ class _Reader:
             "valid_to": _iso(valid_to) if isinstance(valid_to, datetime) else None,
             **extra,
         })
+        self.leaves[code].rows.append((loc, duty, row_rule.rule))
+        return row_rule
 
     def conditions(self, value: Any, loc: str) -> dict[str, Any]:
         raw = _text(value)
@@ -859,6 +869,18 @@ class _Reader:
     # ---- finish
 
     def finish_categories(self) -> None:
+        """Write each category's departmental flag and default unit.
+
+        国办函〔2025〕66号 §五 (不得分派给基层): a category whose rows make a department or a
+        utility the lead (收回, 配合, 三定 and utility rows) is marked departmental, with that
+        unit as ``default_unit`` (see :meth:`department_rows`; several units: the row
+        :func:`rules.departmental.preference` puts first, the district-wide, unconditional,
+        open-ended one). Not when a row on the category's path or below it makes 属地 or a
+        township the lead: a mark would make that row lose, so the category stays unmarked and
+        routing sends its gaps to the department by derivation. The 分类 sheet's 部门事项 and
+        默认单位 win over the rows. Every decision is told in :attr:`notes`.
+        """
+        territorial = self.territorial_paths()
         for code, leaf in self.leaves.items():
             category = self.categories.get(code)
             if category is None:
@@ -873,9 +895,19 @@ class _Reader:
                 self.add(leaf.reclaimed_loc, f"上级收回 conflicts with 分类 sheet "
                          f"({self.category_origin[code]}) saying 部门事项=否 for {code}",
                          code="conflict", column="乡镇职责类型")
-            category["departmental"] = sheet_dep if sheet_dep is not None else reclaimed
-            category["default_unit"] = self.sheet_default.get(code) or (
-                leaf.reclaimed_lead if reclaimed else None)
+            led = self.department_rows(leaf)
+            chosen = led[0] if led else None
+            mixed = code in territorial
+            if sheet_dep is not None:
+                departmental = sheet_dep
+            else:
+                departmental = reclaimed or (chosen is not None and not mixed)
+            default = self.sheet_default.get(code)
+            if departmental and default is None and chosen is not None:
+                default = chosen[2]["lead"]
+            category["departmental"] = departmental
+            category["default_unit"] = default if departmental else self.sheet_default.get(code)
+            self.note_departmental(code, category, led, departmental, sheet_dep, mixed)
         for code, dep in self.sheet_departmental.items():
             if code in self.leaves:
                 continue
@@ -883,6 +915,81 @@ class _Reader:
             if dep is not None or default is not None:
                 self.categories[code]["departmental"] = bool(dep)
                 self.categories[code]["default_unit"] = default
+
+    def unit_kind(self, code: str) -> str | None:
+        for unit in self.units:
+            if unit["code"] == code and unit.get("kind"):
+                return str(unit["kind"])
+        return self.known_kinds.get(code)
+
+    def unit_name(self, code: str) -> str:
+        for unit in self.units:
+            if unit["code"] == code and unit.get("name"):
+                return str(unit["name"])
+        return next((name for name, c in self.known.items() if c == code and name != code),
+                    code)
+
+    def department_rows(self, leaf: _Leaf) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """The category's rows whose lead is a department or utility, best first: the unit's
+        kind from the 单位 sheet or the database; a unit of unknown kind on a 收回 or 配合 row
+        is a department by the list's definition."""
+        led = []
+        for row in leaf.rows:
+            lead = row[2]["lead"]
+            if lead is None or lead == TERRITORIAL:
+                continue
+            kind = self.unit_kind(lead)
+            if kind in _DEPARTMENT_KINDS or (kind is None and row[1] in ("assist", "reclaimed")):
+                led.append(row)
+        return sorted(led, key=_row_preference)
+
+    def territorial_paths(self) -> set[str]:
+        """Codes whose path or subtree holds a row led by 属地 or a township-level unit."""
+        marked: set[str] = set()
+        led = [code for code, leaf in self.leaves.items()
+               if any(row[2]["lead"] == TERRITORIAL
+                      or self.unit_kind(str(row[2]["lead"])) in _TERRITORIAL_KINDS
+                      for row in leaf.rows)]
+        for code in led:
+            marked.update(self.category_chain(code))  # the code and its ancestors
+        for code in self.leaves:
+            if any(c in led for c in self.category_chain(code)):  # below such a row
+                marked.add(code)
+        return marked
+
+    def category_chain(self, code: str) -> list[str]:
+        chain: list[str] = []
+        current: str | None = code
+        while current is not None and current not in chain:
+            chain.append(current)
+            parent = self.categories.get(current, {}).get("parent")
+            current = str(parent) if parent else None
+        return chain
+
+    def note_departmental(self, code: str, category: Mapping[str, Any],
+                          led: Sequence[tuple[str, str | None, dict[str, Any]]],
+                          departmental: bool, sheet_dep: bool | None, mixed: bool) -> None:
+        name = f"类别 {code}（{category['name']}）"
+        if not led:
+            return
+        loc, duty, rule = led[0]
+        unit = self.unit_name(str(rule["lead"]))
+        row = f"{loc}{'，' + _DUTY_LABELS[duty] if duty else ''}"
+        others = list(dict.fromkeys(self.unit_name(str(r[2]["lead"])) for r in led))
+        choice = (f"；各行牵头单位不同（{'、'.join(others)}），按全区、无条件、长期有效的行取 "
+                  f"{unit}" if len(others) > 1 else "")
+        if departmental and category.get("default_unit") == rule["lead"]:
+            self.notes.append(f"{name} 标记为部门事项，兜底单位 {unit}（依据 {row}）{choice}")
+        elif departmental:
+            self.notes.append(f"{name} 为部门事项，兜底单位按分类表为 "
+                              f"{self.unit_name(str(category.get('default_unit')))}")
+        elif sheet_dep is False:
+            self.notes.append(f"{name} 在分类表标为非部门事项，但 {row} 由 {unit} 主办："
+                              f"无规则适用时仍由 {unit} 兜底，不派给属地（{_POLICY_CN}）")
+        elif mixed:
+            self.notes.append(f"{name} 另有属地主办的行，未标记为部门事项（标记会使其失效）；"
+                              f"无规则适用时由 {unit} 兜底（依据 {row}），"
+                              f"不派给属地（{_POLICY_CN}）")
 
     def bundle(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -894,6 +1001,19 @@ class _Reader:
         if self.settings is not None:
             result["settings"] = self.settings
         return result
+
+
+def _row_preference(row: tuple[str, str | None, dict[str, Any]]) -> tuple[Any, ...]:
+    """Which department-led row names a category's default unit (rules.departmental.preference;
+    rows that tie keep their order in the list)."""
+    rule = row[2]
+    start, end = rule.get("valid_from"), rule.get("valid_to")
+    return preference(0 if rule.get("area") is None else 1,
+                      len(rule.get("when") or {}) + (1 if rule.get("text_any") else 0),
+                      datetime.fromisoformat(start) if start else None,
+                      datetime.fromisoformat(end) if end else None,
+                      1 if rule.get("source") == "ruling" else 0, int(rule.get("priority") or 0),
+                      "")
 
 
 def _is_condition_value(value: Any) -> bool:
@@ -917,18 +1037,24 @@ def _setting_value(value: Any) -> Any:
 
 
 def read_duty_list(path: str | Path, *,
-                   known_units: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   known_units: Mapping[str, str] | None = None,
+                   unit_kinds: Mapping[str, str] | None = None,
+                   notes: list[str] | None = None) -> dict[str, Any]:
     """Read a duty list (.xlsx workbook or .csv of the 清单 columns) into a bundle fragment
     with ``units``, ``areas``, ``categories``, ``rules`` (and ``settings`` when the workbook has
     a 设置 sheet with entries).
 
     ``known_units`` maps the names and codes of units already in the database to their codes;
     units of the workbook's own 单位 sheet are known too. Anything else named as a unit is a
-    problem. Raises :class:`BundleInvalid` carrying every problem found; nothing partial is
-    returned.
+    problem. ``unit_kinds`` maps the codes of those units to their kind (``department``,
+    ``street`` …), so a row led by a department or utility marks its category departmental
+    (国办函〔2025〕66号 §五; see ``_Reader.finish_categories``). Each such decision is appended to
+    ``notes`` (Chinese, for the import report), e.g.
+    ``类别 040201（小区停水） 标记为部门事项，兜底单位 区水务局（依据 清单!17）``.
+    Raises :class:`BundleInvalid` carrying every problem found; nothing partial is returned.
     """
     path = Path(path)
-    reader = _Reader(known_units)
+    reader = _Reader(known_units, unit_kinds)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         raw = _load_csv(path, reader.problems)
@@ -951,6 +1077,8 @@ def read_duty_list(path: str | Path, *,
     if not reader.problems:
         reader.finish_categories()
     reader.problems.raise_if_any(f"duty list {path.name}")
+    if notes is not None:
+        notes.extend(reader.notes)
     return reader.bundle()
 
 

@@ -180,7 +180,8 @@ class Decision:
     rule: Rule | None
     candidates: tuple[Candidate, ...]
     summary: str
-    fallback_step: str | None = None  # category_default | territorial | hotline_office
+    fallback_step: str | None = None  # category_default | derived_default | territorial |
+    # hotline_office
     tied_rules: tuple[str, ...] = ()
     excluded_by_area: int = 0
     #: for ``out_of_scope``: the intake flag and the category that carries it

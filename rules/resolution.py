@@ -7,8 +7,10 @@ Among matching rules the winner is chosen by
 3. explicit priority (higher wins);
 4. recency (新的规定优于旧的规定): the later ``valid_from`` wins.
 Rules that still tie and name different leads make the routing ``ambiguous``. With no
-matching rule the fallback chain applies: a departmental category's default unit; else the
-territorial unit (属地兜底) — never for a departmental matter; else the hotline office.
+matching rule the fallback chain applies: a departmental category's default unit — marked, or
+derived from a rule that gives the category to a department or utility
+(:mod:`rules.departmental`); else the territorial unit (属地兜底) — never for a departmental
+matter (国办函〔2025〕66号 §五); else the hotline office.
 
 Resolution reads no clock and makes no ids: the ticket carries its time (``as_of``).
 
@@ -36,6 +38,7 @@ from collections.abc import Collection, Sequence
 
 from jurisdiction.model import Category, Jurisdiction
 from rules.conditions import TicketContext, mismatch
+from rules.departmental import POLICY, departmental_fallback, is_usable_default
 from rules.model import (
     TERRITORIAL,
     Candidate,
@@ -169,7 +172,7 @@ def resolve(
         eligible.append((rank(rule, jurisdiction), rule, lead))
 
     if not eligible:
-        return _fallback(ctx, jurisdiction, settings, departmental, lost, excluded_by_area)
+        return _fallback(ctx, jurisdiction, settings, lost, excluded_by_area)
 
     top_rank = max(e[0] for e in eligible)
     tied = [e for e in eligible if e[0] == top_rank]
@@ -251,26 +254,38 @@ def _co_handlers(codes: Sequence[str], lead: str, ctx: TicketContext,
 def _interim_owner(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Settings,
                    departmental: Category | None) -> str | None:
     if departmental is not None:
-        return departmental.default_unit or settings.hotline_office
+        usable = is_usable_default(departmental, jurisdiction.units)
+        return (departmental.default_unit if usable else None) or settings.hotline_office
     return resolve_role(TERRITORIAL, ctx, jurisdiction) or settings.hotline_office
 
 
 def _fallback(ctx: TicketContext, jurisdiction: Jurisdiction, settings: Settings,
-              departmental: Category | None, lost: list[Candidate],
-              excluded_by_area: int) -> Decision:
+              lost: list[Candidate], excluded_by_area: int) -> Decision:
+    """The fallback chain (domain.md §4, docs/resolution.md): a departmental matter's
+    department (marked default, or derived from a department-led rule; never a territorial
+    unit, 国办函〔2025〕66号 §五); else the territorial unit; else the hotline office."""
     head = "无规则适用" if not lost else "候选规则均不适用"
-    if departmental is not None and departmental.default_unit:
-        return Decision(Status.FALLBACK, departmental.default_unit, (), None, tuple(lost),
-                        f"{head}；{departmental.name} 为部门事项，由其默认单位 "
-                        f"{departmental.default_unit} 承办", fallback_step="category_default",
-                        excluded_by_area=excluded_by_area)
-    if departmental is None:
+    district = ctx.area_path[-1] if ctx.area_path else None
+    chain = departmental_fallback(ctx.category_path, district, jurisdiction)
+    refused = ""
+    if chain is not None and chain.passed_over:
+        refused = f"（默认单位 {'、'.join(chain.passed_over)} 为属地单位，不予采用）"
+    if chain is not None and chain.unit is not None:
+        category = chain.category
+        if chain.step == "category_default":
+            why = f"{category.name} 为部门事项{refused}，由其默认单位 {chain.unit} 承办"
+        else:
+            why = (f"规则 {chain.rule_id} 将 {category.name}（{category.code}）交 {chain.unit} "
+                   f"主办，属部门事项{refused}，不得下派属地（{POLICY}），由 {chain.unit} 承办")
+        return Decision(Status.FALLBACK, chain.unit, (), None, tuple(lost), f"{head}；{why}",
+                        fallback_step=chain.step, excluded_by_area=excluded_by_area)
+    if chain is None:
         territorial = resolve_role(TERRITORIAL, ctx, jurisdiction)
         if territorial is not None:
             return Decision(Status.FALLBACK, territorial, (), None, tuple(lost),
                             f"{head}；属地兜底，由属地单位 {territorial} 承办",
                             fallback_step="territorial", excluded_by_area=excluded_by_area)
-    why = ("部门事项未设默认单位，且不得下派属地" if departmental is not None
+    why = (f"部门事项未设默认单位{refused}，且不得下派属地" if chain is not None
            else "工单区域无属地单位")
     return Decision(Status.UNROUTED, settings.hotline_office, (), None, tuple(lost),
                     f"{head}；{why}，由热线中心 {settings.hotline_office or '（未设置）'} 持有",

@@ -21,6 +21,7 @@ from jurisdiction.errors import Conflict, NotFound, ProblemList
 from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
 from rules.bundle import check_jurisdiction, check_references
+from rules.departmental import with_derived_defaults
 from rules.model import Rule, RuleSource, Settings
 from rules.tables import rules as rules_table
 
@@ -43,6 +44,8 @@ class Matrix:
         index: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules.values():
             index[rule.category].append(rule)
+        # where departmental gaps go, worked out once per version (rules.departmental)
+        jurisdiction = with_derived_defaults(jurisdiction, rules.values())
         return cls(version, jurisdiction, dict(rules), settings,
                    {k: tuple(sorted(v, key=lambda r: r.id)) for k, v in index.items()})
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from jurisdiction.model import Jurisdiction
 from rules.conditions import TicketContext
+from rules.departmental import POLICY, departmental_fallback
 from rules.model import ROLES, TERRITORIAL, Rule, Settings, Status, Ticket
 from rules.resolution import rank, resolve
 
@@ -82,6 +83,7 @@ def verify(matrix: MatrixLike, at: datetime) -> Report:
     live = [r for r in rules if r.category in j.categories
             and (r.area is None or r.area in j.areas)]
     report.findings += departmental_pushdown(j, live)
+    report.findings += departmental_fallbacks(j, live)
     report.findings += overlaps(j, live)
     report.findings += shadowed(j, live)
     report.findings += hierarchy_warnings(j)
@@ -126,6 +128,64 @@ def departmental_pushdown(j: Jurisdiction, rules: Iterable[Rule]) -> list[Findin
             out.append(Finding("departmental_pushdown", "error",
                                f"规则 {r.id} 把部门事项 {j.categories[dept].name} 交给属地主办",
                                (r.id,), r.category))
+    return out
+
+
+def departmental_fallbacks(j: Jurisdiction, rules: Iterable[Rule]) -> list[Finding]:
+    """Where departmental gaps go (国办函〔2025〕66号 §五, rules/departmental.py).
+
+    - ``departmental_default_territorial`` (error): a category marked departmental whose
+      ``default_unit`` is a township, street or community unit — the data would push the
+      matter down; routing passes that unit over (to a department a rule names, else the
+      hotline office) until it is corrected.
+    - ``departmental_unmarked`` (warning): a leaf that is departmental only because a rule
+      gives it to a department or utility; mark it (部门事项 = 是, with that default unit) so
+      the catalogue says what routing does.
+    - ``departmental_derived`` (info): the same for a leaf that also has territorial-led rules
+      on its path; marking it would make those rules lose, so it stays unmarked and its gaps
+      go to the department by derivation.
+
+    The derivation reads ``j.derived_defaults`` (filled when the matrix is built), so it covers
+    every rule in any area of the district at any validity.
+    """
+    out: list[Finding] = []
+    for c in sorted(j.categories.values(), key=lambda c: c.code):
+        unit = j.units.get(c.default_unit) if c.departmental and c.default_unit else None
+        if unit is not None and unit.is_territorial:
+            out.append(Finding(
+                "departmental_default_territorial", "error",
+                f"部门事项 {c.name}（{c.code}）的默认单位 {unit.name}（{unit.code}）是属地单位："
+                f"兜底不得派给乡镇街道（{POLICY}）；路由不采用该默认单位，请改为主管部门",
+                category=c.code))
+    territorial_led: set[str] = set()
+    for r in rules:
+        lead = j.units.get(r.lead)
+        if r.lead == TERRITORIAL or (lead is not None and lead.is_territorial):
+            territorial_led.add(r.category)
+    districts = sorted({j.district_of(a.code) for a in j.townships()})
+    for leaf in j.category_leaves():
+        path = j.category_path(leaf)
+        if any(j.categories[code].departmental for code in path):
+            continue
+        for district in districts:
+            chain = departmental_fallback(path, district, j)
+            if chain is None or chain.step != "derived_default" or chain.unit is None:
+                continue
+            unit = j.units[chain.unit]
+            name = j.categories[leaf].name
+            told = (f"分类 {name}（{leaf}）未标记为部门事项，但规则 {chain.rule_id} 交 "
+                    f"{unit.name}（{unit.code}）主办：无规则适用时由 {unit.name} 兜底，"
+                    f"不派给属地（{POLICY}）")
+            if territorial_led & set(path):
+                out.append(Finding(
+                    "departmental_derived", "info",
+                    f"{told}；该分类另有属地主办的规则，标记为部门事项会使其失效，故不标记",
+                    (chain.rule_id,) if chain.rule_id else (), leaf, (district,)))
+            else:
+                out.append(Finding(
+                    "departmental_unmarked", "warning",
+                    f"{told}；请在分类中标记为部门事项，默认单位 {unit.name}",
+                    (chain.rule_id,) if chain.rule_id else (), leaf, (district,)))
     return out
 
 

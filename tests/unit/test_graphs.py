@@ -152,7 +152,10 @@ def test_category_view_shows_who_leads_and_assists_in_each_township(matrix: Matr
     hp_leads = edge(g, "unit:JD-HP", f"area:{HP}", "leads")
     assert (hp_leads["weight"], hp_leads["status"]) == (2, "ambiguous")
     xh_leads = edge(g, "unit:JD-XH", f"area:{XH}", "leads")
-    assert (xh_leads["weight"], xh_leads["status"]) == (2, "gap")
+    assert (xh_leads["weight"], xh_leads["status"]) == (1, "rule")
+    # 030201 has no rule in 新华街道, but R-3 gives it to 住建委 elsewhere: a departmental
+    # matter, so its gap goes to 住建委, not to the street (国办函〔2025〕66号)
+    assert edge(g, "unit:D-ZJ", f"area:{XH}", "leads")["status"] == "gap"
     assert edge(g, "unit:D-CG", f"area:{HP}", "leads")["status"] == "rule"
     assert edge(g, "unit:D-CG", f"area:{HP}", "assists")["weight"] == 1
     assert edge(g, "unit:D-ZJ", f"area:{XH}", "assists")["weight"] == 1
@@ -252,7 +255,7 @@ def test_matrix_view_as_graph_and_table(matrix: Matrix) -> None:
     assert g.graph["view"] == "matrix"
     assert [c["name"] for c in g.graph["columns"]] == ["和平街道", "新华街道"]
     cell = g.nodes[f"cell:030201@{XH}"]
-    assert (cell["kind"], cell["status"], cell["lead_name"]) == ("cell", "fallback", "新华街道")
+    assert (cell["kind"], cell["status"], cell["lead_name"]) == ("cell", "fallback", "住建委")
     assert g.number_of_edges() == 0
     table = v.to_table()
     assert table[0] == ["分类", "和平街道", "新华街道"]

@@ -77,7 +77,7 @@ def test_gap_is_reported_once_per_category_with_its_townships() -> None:
     rules = [
         Rule("R-030101", "030101", TERRITORIAL, "b"),
         Rule("R-0901", "0901", "D-SW", "b"),
-        Rule("R-030102-HP", "030102", "D-CG", "b", area="101"),
+        Rule("R-030102-HP", "030102", "JD-HP", "b", area="101"),
     ]
     report = check(rules=rules)
     gaps = findings(report, "gap")
