@@ -338,7 +338,8 @@ def never_wins(space: _TicketSpace, rule: Rule) -> tuple[list[str], list[str]] |
     return ordered, [s for s in _OUTRANKED if s in steps]
 
 
-def shadowed(j: Jurisdiction, rules: Iterable[Rule], settings: Settings) -> list[Finding]:
+def shadowed(j: Jurisdiction, rules: Iterable[Rule],
+             settings: Settings | None = None) -> list[Finding]:
     """Rules that can never win under the canon, whatever level they sit on: on every leaf of
     the rule's category, in every area of its scope, at every time of its validity and for
     every ticket it matches, another rule outranks it. A township rule on a level-2 category
@@ -360,7 +361,7 @@ def shadowed(j: Jurisdiction, rules: Iterable[Rule], settings: Settings) -> list
     [('shadowed', ('local', 'leaf'))]
     """
     rules = list(rules)
-    space = _TicketSpace(j, rules, settings)
+    space = _TicketSpace(j, rules, settings or Settings())
     out = []
     for r in sorted(rules, key=lambda r: r.id):
         verdict = never_wins(space, r)
