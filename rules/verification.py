@@ -319,14 +319,17 @@ def _cases(space: _TicketSpace, rule: Rule) -> Iterator[Iterator[Decision]]:
 def never_wins(space: _TicketSpace, rule: Rule) -> tuple[list[str], list[str]] | None:
     """The rules that beat ``rule`` and the canon steps at which it loses, when no ticket it
     matches is ever decided by it; None when some ticket is (it wins, or ties with a rule of
-    the same rank), or when it can nowhere be applied (that is reported elsewhere)."""
+    the same rank), or when it applies nowhere (its lead refused everywhere: reported as
+    ``departmental_pushdown`` or ``no_territorial_unit``)."""
     winners: set[str] = set()
     steps: set[str] = set()
     for decisions in _cases(space, rule):
         for decision in decisions:
             step = next((c.step for c in decision.candidates if c.rule_id == rule.id), None)
-            if step in _INAPPLICABLE:
-                break  # the lead is refused in this leaf and area, at every time
+            if step is None or step in _INAPPLICABLE:
+                # its lead is refused in this leaf and area (or the leaf is not dispatched at
+                # all and no rule is considered), at every time
+                break
             if step not in _OUTRANKED:
                 return None  # it wins or ties here
             steps.add(step)
