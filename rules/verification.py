@@ -84,9 +84,9 @@ def verify(matrix: MatrixLike, at: datetime) -> Report:
             and (r.area is None or r.area in j.areas)]
     report.findings += departmental_pushdown(j, live)
     report.findings += overlaps(j, live)
-    report.findings += shadowed(j, live, matrix.settings)
-    report.findings += duplicates(live)
+    report.findings += shadowed(j, live)
     report.findings += hierarchy_warnings(j)
+    report.findings += duplicates(live)
     cell_findings, by_status, total = gaps(matrix, live, at)
     report.findings += cell_findings
     report.cells, report.cells_by_status = total, by_status
