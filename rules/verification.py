@@ -13,12 +13,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import product
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jurisdiction.model import Jurisdiction
-from rules.conditions import TicketContext, mismatch
-from rules.model import ROLES, TERRITORIAL, Decision, Rule, Settings, Status, Ticket
+from rules.conditions import TicketContext
+from rules.model import ROLES, TERRITORIAL, Rule, Settings, Status, Ticket
 from rules.resolution import rank, resolve
+
+if TYPE_CHECKING:
+    from rules.model import Decision
 
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 
@@ -300,8 +303,18 @@ def _witnesses(rule: Rule, considered: Sequence[Rule]) -> list[tuple[dict[str, s
             for text in (list(texts.values()) or [""])]
 
 
-def _cases(space: _TicketSpace, rule: Rule) -> Iterator[Iterator[Decision]]:
-    """For each (leaf, area) of the rule's reach, the decisions on its witnesses over time."""
+def _fate(rule: Rule, ctx: TicketContext, considered: Sequence[Rule], j: Jurisdiction,
+          settings: Settings) -> tuple[str | None, list[str]]:
+    """What became of ``rule`` on one ticket (its candidate step, None if not considered) and
+    the rules that won."""
+    decision = resolve(ctx, considered, j, settings)
+    step = next((c.step for c in decision.candidates if c.rule_id == rule.id), None)
+    return step, [c.rule_id for c in decision.candidates if c.step in ("won", "tie")]
+
+
+def _cases(space: _TicketSpace,
+           rule: Rule) -> Iterator[Iterator[tuple[str | None, list[str]]]]:
+    """For each (leaf, area) of the rule's reach, its fate on its witnesses over time."""
     j = space.j
     for leaf in space.leaves(rule.category):
         considered = space.considered(leaf)
@@ -310,9 +323,9 @@ def _cases(space: _TicketSpace, rule: Rule) -> Iterator[Iterator[Decision]]:
         moments = space.moments(rule, leaf)
         for area in space.areas(rule, leaf):
             area_path = j.area_path(area) if area is not None else ()
-            yield (resolve(TicketContext(Ticket(leaf, moment, area=area, attributes=attrs,
-                                                text=text), path, area_path),
-                           considered, j, space.settings)
+            yield (_fate(rule, TicketContext(Ticket(leaf, moment, area=area, attributes=attrs,
+                                                    text=text), path, area_path),
+                         considered, j, space.settings)
                    for moment in moments for attrs, text in witnesses)
 
 
@@ -323,9 +336,8 @@ def never_wins(space: _TicketSpace, rule: Rule) -> tuple[list[str], list[str]] |
     ``departmental_pushdown`` or ``no_territorial_unit``)."""
     winners: set[str] = set()
     steps: set[str] = set()
-    for decisions in _cases(space, rule):
-        for decision in decisions:
-            step = next((c.step for c in decision.candidates if c.rule_id == rule.id), None)
+    for fates in _cases(space, rule):
+        for step, won in fates:
             if step is None or step in _INAPPLICABLE:
                 # its lead is refused in this leaf and area (or the leaf is not dispatched at
                 # all and no rule is considered), at every time
@@ -333,7 +345,7 @@ def never_wins(space: _TicketSpace, rule: Rule) -> tuple[list[str], list[str]] |
             if step not in _OUTRANKED:
                 return None  # it wins or ties here
             steps.add(step)
-            winners.update(c.rule_id for c in decision.candidates if c.step in ("won", "tie"))
+            winners.update(won)
     if not winners:
         return None
     ordered = sorted(winners, key=lambda i: (tuple(-x for x in rank(space.by_id[i], space.j)),
@@ -446,34 +458,31 @@ def cell_decision(matrix: MatrixLike, rules_by_category: Mapping[str, list[Rule]
 
 
 def conditional_rules(matrix: MatrixLike, rules_by_category: Mapping[str, list[Rule]],
-                      category: str, area: str, at: datetime,
+                      category: str, area: str, at: datetime, plain: Decision,
                       applies: dict[tuple[str, str, bool | None], bool] | None = None,
                       ) -> list[Rule]:
     """The rules with conditions that decide a ticket of ``category`` in ``area`` at ``at``
-    once the ticket meets their conditions (their lead applies there too). ``applies`` caches
-    whether a rule's lead applies, per rule, category and how a role resolves in the area."""
+    once the ticket meets their conditions (valid then, their lead applies there). ``plain`` is
+    the decision on a plain ticket of the cell (:func:`cell_decision`): its candidates that
+    lost on ``when`` or ``text`` are the conditional rules in scope. ``applies`` caches whether
+    a rule's lead applies, per rule, category and how a role resolves in the area."""
     j = matrix.jurisdiction
     path, area_path = j.category_path(category), j.area_path(area)
     considered = [r for c in path for r in rules_by_category.get(c, ())]
-    plain = TicketContext(Ticket(category, at, area=area), path, area_path)
+    by_id = {r.id: r for r in considered}
+    applies = {} if applies is None else applies
     out = []
-    for rule in considered:
-        if not rule.condition_count or not rule.is_valid_at(at):
-            continue
-        why = mismatch(rule, plain)
-        if why is None or why[0] not in ("when", "text"):
+    for candidate in plain.candidates:
+        rule = by_id.get(candidate.rule_id)
+        if rule is None or candidate.step not in ("when", "text") or not rule.is_valid_at(at):
             continue
         key = (rule.id, category, _area_kind(j, area))
-        if applies is None or key not in applies:
+        if key not in applies:
             attrs, text = _witnesses(rule, considered)[0]
             ctx = TicketContext(Ticket(category, at, area=area, attributes=attrs, text=text),
                                 path, area_path)
-            decision = resolve(ctx, considered, j, matrix.settings)
-            verdict = all(c.step not in _INAPPLICABLE for c in decision.candidates
-                          if c.rule_id == rule.id)
-            if applies is None:
-                applies = {}
-            applies[key] = verdict
+            step, _ = _fate(rule, ctx, considered, j, matrix.settings)
+            applies[key] = step is not None and step not in _INAPPLICABLE
         if applies[key]:
             out.append(rule)
     return out
@@ -519,7 +528,7 @@ def gaps(matrix: MatrixLike, rules: list[Rule],
             if decision.status in (Status.FALLBACK, Status.UNROUTED):
                 step = decision.fallback_step
                 covering = conditional_rules(matrix, by_category, leaf, township.code, at,
-                                             applies)
+                                             decision, applies)
                 if covering:
                     ids = tuple(r.id for r in covering)
                     conditional.setdefault(ids, (covering, []))[1].append(township.code)
