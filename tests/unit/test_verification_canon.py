@@ -156,5 +156,3 @@ def test_on_the_demo_a_rule_is_reported_shadowed_exactly_when_it_applies_but_nev
     fates = {r.id: _fate(matrix, r) for r in matrix.rules.values()}
     assert dead == {rule_id for rule_id, (applies, decides) in fates.items()
                     if applies and not decides}
-    local = {r.id for r in matrix.rules.values() if r.area is not None}
-    assert dead & local  # the brief's example: 青石镇 · 供暖 and its like
