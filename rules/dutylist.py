@@ -33,7 +33,9 @@ partial is returned. Writing produces a workbook that reads back to an equivalen
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import io
 import json
 import re
@@ -58,8 +60,10 @@ from jurisdiction.instants import is_in_service_span
 from rules.departmental import preference
 
 __all__ = [
+    "ACCEPTED_HEADERS",
     "AREA_COLUMNS",
     "CATEGORY_COLUMNS",
+    "IGNORED_COLUMNS",
     "RULE_COLUMNS",
     "SETTING_COLUMNS",
     "SHANGHAI",
@@ -95,11 +99,27 @@ AREA_COLUMNS: Final = ("编码", "名称", "层级", "上级编码", "属地单�
 SETTING_COLUMNS: Final = ("键", "值")
 
 _RULE_REQUIRED: Final = ("事项编码", "依据", "生效日期")
-_RULE_ALIASES: Final = {
-    "编号": "规则编号", "事项代码": "事项编码", "分类编码": "事项编码",
+
+IGNORED_COLUMNS: Final = ("序号", "备注")
+"""Columns a sheet may keep for its readers; quanze reads nothing from them."""
+
+ACCEPTED_HEADERS: Final = {
+    RULES_SHEET: (*RULE_COLUMNS, EXTRA),
+    CATEGORIES_SHEET: (*CATEGORY_COLUMNS, EXTRA),
+    UNITS_SHEET: (*UNIT_COLUMNS, EXTRA),
+    AREAS_SHEET: (*AREA_COLUMNS, EXTRA),
+    SETTINGS_SHEET: SETTING_COLUMNS,
+}
+"""The headers each sheet accepts (besides :data:`IGNORED_COLUMNS`), taken from its column
+list: a column added to a template is accepted on import without another change. A header
+row naming anything else is refused as a whole, so that no column is silently dropped."""
+
+_HEADER_HINTS: Final = {
+    "编号": "规则编号", "规则编码": "规则编号", "事项代码": "事项编码", "分类编码": "事项编码",
     "牵头部门": "牵头单位", "主办单位": "牵头单位",
     "配合部门": "配合单位", "协同部门": "配合单位", "协办单位": "配合单位",
 }
+"""Headers seen in real lists, and the template column they mean (named in the refusal)."""
 _LEVEL_NAME_COLUMNS: Final = ("一级分类", "二级分类", "三级分类")
 
 _TERRITORIAL_WORDS: Final = frozenset({
@@ -210,7 +230,7 @@ class _Table:
 
 
 def _norm_header(value: Any) -> str:
-    text = re.sub(r"\s+", "", _text(value))
+    text = re.sub(r"[\s\ufeff]+", "", _text(value))
     for mark in ("(必填)", "（必填）", "(选填)", "（选填）"):
         text = text.replace(mark, "")
     return text.strip("*＊")
@@ -220,8 +240,7 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _make_table(name: str, is_csv: bool, raw: list[list[Any]], anchor: str,
-                aliases: Mapping[str, str] | None = None) -> _Table:
+def _make_table(name: str, is_csv: bool, raw: list[list[Any]], anchor: str) -> _Table:
     """Find the header row (the first of the first ten rows naming ``anchor``, else the first
     non-empty row) and keep the non-empty rows below it."""
     header_index: int | None = None
@@ -236,7 +255,6 @@ def _make_table(name: str, is_csv: bool, raw: list[list[Any]], anchor: str,
     columns: dict[str, int] = {}
     for j, value in enumerate(raw[header_index]):
         header = _norm_header(value)
-        header = (aliases or {}).get(header, header)
         if header and header not in columns:
             columns[header] = j
     table = _Table(name, is_csv, header_index + 1, columns)
@@ -275,22 +293,78 @@ def _load_xlsx(path: Path) -> dict[str, list[list[Any]]]:
     return sheets
 
 
-def _load_csv(path: Path, problems: ProblemList) -> list[list[Any]] | None:
-    data = path.read_bytes()
-    text: str | None = None
-    for encoding in ("utf-8-sig", "gb18030"):
+_BOMS: Final = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decode_csv(data: bytes) -> str | None:
+    """A CSV's text: by its byte-order mark when it has one (UTF-8 as Excel's "CSV UTF-8"
+    writes it, UTF-16 as its "Unicode text" does); else UTF-8, then GB18030 (a superset of
+    the GBK that Excel on Chinese Windows writes by default). None when neither fits.
+
+    >>> _decode_csv("规则编号".encode("gb18030")), _decode_csv(codecs.BOM_UTF8 + b"a")
+    ('规则编号', 'a')
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    for encoding in ("utf-8", "gb18030"):
         try:
-            text = data.decode(encoding)
-            break
+            return data.decode(encoding)
         except UnicodeDecodeError:
             continue
+    return None
+
+
+def _load_csv(path: Path, problems: ProblemList) -> list[list[Any]] | None:
+    text = _decode_csv(path.read_bytes())
     if text is None:
-        problems.add(f"{path.name}:1", "cannot decode the file: save it as UTF-8 or GB18030 "
-                     "(Excel: CSV UTF-8)", code="invalid_encoding")
+        problems.add(f"{path.name}:1", "无法识别文件编码：请另存为 UTF-8（Excel：「CSV UTF-8（逗号"
+                     "分隔）」）或 GB18030/GBK 编码的 CSV", code="invalid_encoding")
         return None
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+
+
+def _checked_table(reader: _Reader, name: str, is_csv: bool, raw: list[list[Any]],
+                   anchor: str, accepted: Sequence[str]) -> _Table:
+    """:func:`_make_table`, after refusing a header row that names a column the sheet does not
+    accept, names one twice, or leaves a column holding data without a name."""
+    table = _make_table(name, is_csv, raw, anchor)
+    if not raw or table.header_row > len(raw):
+        return table
+    header = raw[table.header_row - 1]
+    loc = table.loc(table.header_row)
+    allowed = (*accepted, *IGNORED_COLUMNS)
+    listing = (f"可用的表头：{'、'.join(accepted)}；可保留但不导入：{'、'.join(IGNORED_COLUMNS)}")
+    first: dict[str, int] = {}
+    before = len(reader.problems.problems)
+    for j, value in enumerate(header):
+        where = f"第{table.header_row}行第{j + 1}列（{get_column_letter(j + 1)}列）"
+        text = _norm_header(value)
+        if not text:
+            if any(j < len(row) and not _is_blank(row[j]) for _, row in table.rows):
+                reader.add(loc, f"{where}没有表头，但下面有数据：请填写表头或删除该列，整份清单"
+                           f"未导入。{listing}", code="unnamed_column")
+            continue
+        if text not in allowed:
+            meant = _HEADER_HINTS.get(text) or next(
+                iter(difflib.get_close_matches(text, accepted, n=1, cutoff=0.5)), None)
+            hint = f"，应为「{meant}」" if meant else ""
+            reader.add(loc, f"{where}的表头「{text}」不是模板中的列{hint}：整份清单未导入。"
+                       f"{listing}", code="unknown_column", column=text)
+        elif text in first and text not in IGNORED_COLUMNS:
+            reader.add(loc, f"{where}的表头「{text}」与{get_column_letter(first[text] + 1)}列重复："
+                       "每列只能出现一次，整份清单未导入", code="duplicate_column", column=text)
+        else:
+            first[text] = j
+    if len(reader.problems.problems) > before:
+        table.rows = []  # the file is refused: rows read under a wrong header only add noise
+    return table
 
 
 # --------------------------------------------------------------------------- cell values
@@ -1059,7 +1133,8 @@ def read_duty_list(path: str | Path, *,
     if suffix == ".csv":
         raw = _load_csv(path, reader.problems)
         if raw is not None:
-            reader.read_rules(_make_table(path.name, True, raw, "事项编码", _RULE_ALIASES))
+            reader.read_rules(_checked_table(reader, path.name, True, raw, "事项编码",
+                                             ACCEPTED_HEADERS[RULES_SHEET]))
     elif suffix in (".xlsx", ".xlsm"):
         try:
             sheets = _load_xlsx(path)
@@ -1088,7 +1163,8 @@ def _read_workbook(reader: _Reader, sheets: dict[str, list[list[Any]]], name: st
                 SETTINGS_SHEET: ("键", reader.read_settings)}
     for sheet, (anchor, read) in optional.items():
         if sheet in sheets:
-            read(_make_table(sheet, False, sheets[sheet], anchor))
+            read(_checked_table(reader, sheet, False, sheets[sheet], anchor,
+                                ACCEPTED_HEADERS[sheet]))
     main = RULES_SHEET if RULES_SHEET in sheets else None
     if main is None:
         # A list saved under another sheet name (Sheet1, 基本履职清单 …): the first sheet whose
@@ -1096,7 +1172,8 @@ def _read_workbook(reader: _Reader, sheets: dict[str, list[list[Any]]], name: st
         main = next((s for s, rows in sheets.items() if s not in optional and any(
             "事项编码" in {_norm_header(v) for v in r} for r in rows[:10])), None)
     if main is not None:
-        reader.read_rules(_make_table(main, False, sheets[main], "事项编码", _RULE_ALIASES))
+        reader.read_rules(_checked_table(reader, main, False, sheets[main], "事项编码",
+                                         ACCEPTED_HEADERS[RULES_SHEET]))
     elif not any(sheet in sheets for sheet in optional):
         reader.add(f"{name}:1", f"no {RULES_SHEET} sheet: the rules go in a sheet named "
                    f"{RULES_SHEET} with a header row naming 事项编码", code="missing_sheet")
