@@ -241,12 +241,8 @@ class RulingWarning:
     unit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            out["field"] = self.field
-        if self.unit is not None:
-            out["unit"] = self.unit
-        return out
+        return {"code": self.code, "message": self.message, "field": self.field,
+                "unit": self.unit}
 
 
 def ruling_warnings(request: RulingRequest, j: Jurisdiction) -> list[RulingWarning]:
