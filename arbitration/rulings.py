@@ -8,12 +8,16 @@ retired, as one new rule-set version in the same transaction as the ruling, whic
 closes the dispute and reassigns its ticket to the ruled lead. A ruling row is never edited;
 a later ruling names the one it replaces in ``supersedes`` (its rule is retired then).
 
-Before ruling, :func:`preview` shows the impact without writing anything: the stored
-decisions the rule would have changed, the open tickets it would re-route, the rules it
-outranks and those that would still beat it.
+What a ruling does is computed once, by :func:`plan_ruling` (a :class:`RulingPlan`):
+:func:`preview` returns the plan without writing anything, and :func:`rule_dispute`
+carries it out — the open tickets the preview lists are exactly those the ruling
+re-dispatches. The plan also holds the stored decisions the change would have changed
+(those whose replay under the new rule-set version differs), the rules the new rule
+outranks and those that would still beat it, and warnings (:func:`ruling_warnings`).
 
-The pure part (request, the rule it writes, how it ranks against the matrix) comes first;
-the service functions that read and write the database follow.
+The pure part (request, the rule it writes, how it ranks against the matrix, warnings, what
+happens to one ticket) comes first; the functions that read and write the database
+follow.
 
 >>> from datetime import datetime
 >>> from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
@@ -315,6 +319,7 @@ class Redispatch:
     area: str | None
     new_lead: str
     why: str
+    at: datetime  # when the re-dispatch is recorded (the ticket's clock never runs back)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ticket_id": self.ticket_id, "status": self.status, "owner": self.owner,
@@ -433,7 +438,7 @@ def plan_ticket(state: TicketState, *, target: str, why: str, at: datetime, poli
     if outcome.effects:
         return Kept(state.ticket_id, state.holder, target, "would_open_dispute")
     return Redispatch(state.ticket_id, str(state.status), state.owner, state.holder,
-                      state.dispute_id, state.category, state.area, target, why)
+                      state.dispute_id, state.category, state.area, target, why, at)
 
 
 # -- reading what the plan needs ----------------------------------------------------------------
@@ -875,11 +880,9 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
             # The dispute's own ticket is reassigned while the dispute is open: the hotline's
             # designation, which the ticket keeps (closing the dispute first would read as a
             # bounce back to B). The others were checked against the same state machine.
-            state = service.load_ticket(conn, move.ticket_id)
-            at = max(now, (state.updated_at if state else None) or now)
             service.record_ticket_event(
                 conn, ticket_id=move.ticket_id, event=Event(
-                    EventType.REASSIGNED, at, to_unit=move.new_lead,
+                    EventType.REASSIGNED, move.at, to_unit=move.new_lead,
                     note=f"裁定 {request.document_no}（{ruling_id}）"),
                 actor=actor, now=now, policy=service.load_policy(
                     conn, service.district_of(base, move.area)),

@@ -9,8 +9,16 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_api_rulings import RULING, argue_and_claim, bounce, code_of, load, ok, \
-    post_event, route
+from tests.e2e.test_api_rulings import (
+    RULING,
+    argue_and_claim,
+    bounce,
+    code_of,
+    load,
+    ok,
+    post_event,
+    route,
+)
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
