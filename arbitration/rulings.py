@@ -698,17 +698,16 @@ def plan_ruling(conn: Connection, matrix: Matrix, request: RulingRequest,
         before, after = what.now(ctx), what.after(ctx)
         if after.lead is None or after.lead == before.lead:
             continue
-        holder = r.interim_owner or r.owner
-        if after.lead in (r.owner, holder):
-            continue
-        if r.status == "in_dispute" or r.status == "return_pending":
-            kept.append(Kept(ticket_id, holder, after.lead, r.status))
-            continue
-        if r.owner != before.lead or r.interim_owner is not None:
-            kept.append(Kept(ticket_id, holder, after.lead, "placed_elsewhere"))
-            continue
         state = service.load_ticket(conn, ticket_id, for_update=for_update)
-        if state is not None:
+        if state is None or after.lead in (state.owner, state.holder):
+            continue
+        if state.status in (TicketStatus.IN_DISPUTE, TicketStatus.RETURN_PENDING):
+            kept.append(Kept(ticket_id, state.holder, after.lead, str(state.status)))
+        elif state.status not in (TicketStatus.DISPATCHED, TicketStatus.SIGNED):
+            continue  # not open, or a state this rule does not know: nothing to move
+        elif state.owner != before.lead or state.interim_owner is not None:
+            kept.append(Kept(ticket_id, state.holder, after.lead, "placed_elsewhere"))
+        else:
             try_ticket(state, after.lead, "rule")
 
     place = (standing(rule, matrix, gone) if rule is not None
