@@ -8,12 +8,16 @@ retired, as one new rule-set version in the same transaction as the ruling, whic
 closes the dispute and reassigns its ticket to the ruled lead. A ruling row is never edited;
 a later ruling names the one it replaces in ``supersedes`` (its rule is retired then).
 
-Before ruling, :func:`preview` shows the impact without writing anything: the stored
-decisions the rule would have changed, the open tickets it would re-route, the rules it
-outranks and those that would still beat it.
+What a ruling does is computed once, by :func:`plan_ruling` (a :class:`RulingPlan`):
+:func:`preview` returns the plan without writing anything, and :func:`rule_dispute`
+carries it out — the open tickets the preview lists are exactly those the ruling
+re-dispatches. The plan also holds the stored decisions the change would have changed
+(those whose replay under the new rule-set version differs), the rules the new rule
+outranks and those that would still beat it, and warnings (:func:`ruling_warnings`).
 
-The pure part (request, the rule it writes, how it ranks against the matrix) comes first;
-the service functions that read and write the database follow.
+The pure part (request, the rule it writes, how it ranks against the matrix, warnings, what
+happens to one ticket) comes first; the functions that read and write the database
+follow.
 
 >>> from datetime import datetime
 >>> from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction, Unit, UnitKind
@@ -40,6 +44,8 @@ the service functions that read and write the database follow.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,9 +59,11 @@ from sqlalchemy.exc import IntegrityError
 
 from arbitration import audit, service
 from arbitration.disputes import Arbiter
+from arbitration.policy import Policy
 from arbitration.tables import rulings, tickets
-from arbitration.tickets import ENDED_STATUSES, Event, EventType, TicketState
-from jurisdiction.errors import Conflict, InvalidInput, NotFound
+from arbitration.tickets import ENDED_STATUSES, Event, EventType, TicketState, TicketStatus
+from arbitration.tickets import apply as apply_event
+from jurisdiction.errors import Conflict, InvalidInput, NotFound, QuanzeError
 from jurisdiction.model import Jurisdiction
 from rules import admin
 from rules.conditions import TicketContext, mismatch
@@ -70,7 +78,6 @@ from rules.tables import rules as rules_table
 
 #: How many changed decisions and open tickets a preview lists (the count is always whole).
 SAMPLE_SIZE = 20
-OPEN_TICKETS_LIMIT = 100
 _CHUNK = 500
 _LOWEST: tuple[float, ...] = (float("-inf"),) * 6
 
@@ -232,13 +239,168 @@ def standing(rule: Rule, matrix: Matrix, retired: Iterable[str] = ()) -> dict[st
     return {k: sorted(v) for k, v in result.items()}
 
 
-# -- the preview ------------------------------------------------------------------------------
+# -- the plan: what a ruling does, computed once for its preview and for itself ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class RulingWarning:
+    """Something the arbiter should know before ruling; ``message`` is for staff (Chinese).
+    No warning blocks a ruling (docs/architecture.md, Rulings)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    unit: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field,
+                "unit": self.unit}
+
+
+def ruling_warnings(request: RulingRequest, j: Jurisdiction) -> list[RulingWarning]:
+    """What the request does that is legal but probably not meant:
+
+    - ``no_rule_written``: without ``generalize`` the ruling writes no rule, so the next
+      ticket of the kind is routed as before and the dispute can come back;
+    - ``fixed_territorial_outside_scope``: a fixed street or township (or community) named as
+      lead or co-handler of a rule whose area scope reaches beyond that unit's own territory
+      — every ticket of the kind in other townships would go to it too; ``@territorial``
+      names the territorial unit of each ticket's own area instead.
+
+    >>> from jurisdiction.model import Area, AreaLevel, Category, Unit, UnitKind
+    >>> j = Jurisdiction.build(
+    ...     [Unit("JD-HP", "和平街道", UnitKind.STREET),
+    ...      Unit("U-W", "自来水公司", UnitKind.UTILITY)],
+    ...     [Area("1", "示范区", AreaLevel.DISTRICT, None, None),
+    ...      Area("101", "和平街道", AreaLevel.TOWNSHIP, "1", "JD-HP")],
+    ...     [Category("03", "供水", None)])
+    >>> req = RulingRequest(lead="U-W", co_handlers=("JD-HP",), reasoning="…", basis="…",
+    ...                     document_no="裁〔2026〕1号", generalize=Generalize(category="03"))
+    >>> [(w.code, w.field) for w in ruling_warnings(req, j)]
+    [('fixed_territorial_outside_scope', 'co_handlers[0]')]
+    >>> inside = Generalize(category="03", area="101")
+    >>> from dataclasses import replace
+    >>> ruling_warnings(replace(req, generalize=inside), j)
+    []
+    >>> [w.code for w in ruling_warnings(RulingRequest("U-W", "…", "…", "裁〔2026〕1号"), j)]
+    ['no_rule_written']
+    """
+    g = request.generalize
+    if g is None:
+        return [RulingWarning(
+            "no_rule_written",
+            "本裁定未推广为规则（未填写“推广范围”）：只改派本争议的工单，不写入派单目录；"
+            "同类工单今后仍按现有规则派单，同样的争议可能再次发生。", field="generalize")]
+    scope_path = j.area_path(g.area) if g.area is not None and g.area in j.areas else ()
+    scope_name = j.areas[g.area].name if scope_path and g.area else "全部区域"
+    found: list[RulingWarning] = []
+    named = [("lead", request.lead, "主办"), *(
+        (f"co_handlers[{i}]", code, "协办") for i, code in enumerate(request.co_handlers))]
+    for field_name, code, role in named:
+        unit = j.units.get(code)
+        if unit is None or not unit.is_territorial:
+            continue
+        if any(j.areas[a].unit == code for a in scope_path):
+            continue  # the scope lies inside the unit's own territory
+        found.append(RulingWarning(
+            "fixed_territorial_outside_scope",
+            f"{unit.name}（{code}）是固定的街乡单位，被定为{role}单位，但推广范围"
+            f"（{scope_name}）超出其辖区：其他街乡的同类工单也会交给{unit.name}{role}。"
+            f"如应由工单所在地的街乡{role}，请改用 @territorial（属地单位）；"
+            f"如确只针对{unit.name}辖区，请把推广范围限定在其辖区内。",
+            field=field_name, unit=code))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Redispatch:
+    """An open ticket the ruling re-dispatches (改派) to ``new_lead``: the dispute's own
+    ticket (``why: ruling``), or one the written-back rule or a retirement routes elsewhere
+    while it still sits with the unit the current rules give it (``why: rule``)."""
+
+    ticket_id: str
+    status: str
+    owner: str | None
+    holder: str | None
+    dispute_id: str | None
+    category: str | None
+    area: str | None
+    new_lead: str
+    why: str
+    at: datetime  # when the re-dispatch is recorded (the ticket's clock never runs back)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ticket_id": self.ticket_id, "status": self.status, "owner": self.owner,
+                "holder": self.holder, "dispute_id": self.dispute_id,
+                "category": self.category, "area": self.area, "new_lead": self.new_lead,
+                "why": self.why}
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An open ticket the new rules would route to ``new_lead`` that the ruling leaves where
+    it is, and why (``reason``: ``in_dispute``, ``return_pending``, ``placed_elsewhere`` — the
+    hotline put it with another unit than the rules give —, or the state machine's refusal of
+    the re-dispatch, e.g. ``would_open_dispute``)."""
+
+    ticket_id: str
+    holder: str | None
+    new_lead: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ticket_id": self.ticket_id, "holder": self.holder, "new_lead": self.new_lead,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RulingPlan:
+    """Everything a ruling does, computed by :func:`plan_ruling` for the preview (which
+    returns it) and for the ruling (which carries it out): the rule it writes, the rules it
+    retires, where the rule stands, the open tickets it re-dispatches and those it leaves,
+    the warnings; and, for the preview, the stored decisions the change would have changed."""
+
+    ruleset_version: int
+    rule: Rule | None
+    retired: tuple[str, ...]
+    standing: Mapping[str, list[str]]
+    redispatch: tuple[Redispatch, ...]
+    kept: tuple[Kept, ...]
+    warnings: tuple[RulingWarning, ...]
+    changed_decisions: Mapping[str, Any] | None = None
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the plan's effects (not of its rule id, which the preview cannot
+        know): a ruling given the preview's digest refuses to act on a different plan."""
+        rule = None
+        if self.rule is not None:
+            rule = {k: v for k, v in self.rule.content().items() if k not in ("id", "ruling_id")}
+        body = {"v": self.ruleset_version, "rule": rule, "retired": sorted(self.retired),
+                "tickets": sorted((r.ticket_id, r.new_lead) for r in self.redispatch)}
+        raw = json.dumps(body, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The preview's answer (contract: ``changed_decisions``, ``open_tickets``,
+        ``outranks``, ``outranked_by``)."""
+        out: dict[str, Any] = {
+            "ruleset_version": self.ruleset_version,
+            "rule": self.rule.content() if self.rule is not None else None,
+            "retire_rules": list(self.retired),
+            "open_tickets": [r.as_dict() for r in self.redispatch],
+            "open_tickets_kept": [k.as_dict() for k in self.kept],
+            "warnings": [w.as_dict() for w in self.warnings],
+            "plan_digest": self.digest, **self.standing}
+        if self.changed_decisions is not None:
+            out["changed_decisions"] = dict(self.changed_decisions)
+        return out
 
 
 @dataclass
 class _Counterfactual:
-    """Decide tickets on the current matrix with the ruling's change, and tell whether the
-    change is what moves the answer."""
+    """Decide tickets on the current matrix, and on the matrix the ruling makes (its rule
+    added, its retirements gone): the same evaluator the replay of a decision uses."""
 
     matrix: Matrix
     rule: Rule | None
@@ -252,20 +414,50 @@ class _Counterfactual:
         self.jurisdiction = with_derived_defaults(
             self.matrix.jurisdiction, rules + ([self.rule] if self.rule is not None else []))
 
-    def decide(self, ctx: TicketContext) -> Decision:
+    def now(self, ctx: TicketContext) -> Decision:
+        return resolve(ctx, self.matrix.considered(ctx.category_path),
+                       self.matrix.jurisdiction, self.matrix.settings)
+
+    def after(self, ctx: TicketContext) -> Decision:
         considered = [r for r in self.matrix.considered(ctx.category_path)
                       if r.id not in self.retired]
         if self.rule is not None and self.rule.category in ctx.category_path:
             considered.append(self.rule)
         return resolve(ctx, considered, self.jurisdiction, self.matrix.settings)
 
-    def is_its_doing(self, decision: Decision, old_rule_id: str | None) -> bool:
-        if old_rule_id is not None and old_rule_id in self.retired:
-            return True
-        if self.rule is None:
-            return False
-        return ((decision.rule is not None and decision.rule.id == self.rule.id)
-                or self.rule.id in decision.tied_rules)
+
+def _answer(decision: Decision) -> dict[str, Any]:
+    """What a decision's replay compares (``GET /v1/decisions/{id}/replay``: ``same``)."""
+    return {"status": decision.status.value, "lead": decision.lead,
+            "co_handlers": list(decision.co_handlers),
+            "rule_id": decision.rule.id if decision.rule is not None else None}
+
+
+def decision_change(before: Decision, after: Decision) -> list[str]:
+    """The parts of the answer that differ, in the order the replay compares them (status,
+    lead, co-handlers, winning rule); empty when the replay would say ``same``."""
+    a, b = _answer(before), _answer(after)
+    return [key for key in ("status", "lead", "co_handlers", "rule_id") if a[key] != b[key]]
+
+
+def plan_ticket(state: TicketState, *, target: str, why: str, at: datetime, policy: Policy,
+                territorial_unit: str | None) -> Redispatch | Kept:
+    """Whether the ruling re-dispatches one open ticket to ``target``: a ``reassigned`` event
+    is tried on the ticket's state with the state machine the ruling then records it with;
+    a refusal, or a re-dispatch that would open a dispute (a bounce back to a unit that
+    returned it, the bounce cap), leaves the ticket where it is."""
+    try:
+        outcome = apply_event(state, Event(EventType.REASSIGNED, at, to_unit=target), policy,
+                              territorial_unit=territorial_unit)
+    except QuanzeError as exc:
+        return Kept(state.ticket_id, state.holder, target, exc.code)
+    if outcome.effects:
+        return Kept(state.ticket_id, state.holder, target, "would_open_dispute")
+    return Redispatch(state.ticket_id, str(state.status), state.owner, state.holder,
+                      state.dispute_id, state.category, state.area, target, why, at)
+
+
+# -- reading what the plan needs ----------------------------------------------------------------
 
 
 def _stored_winners(conn: Connection, pairs: set[tuple[str, int]]) -> dict[tuple[str, int],
@@ -286,15 +478,6 @@ def _stored_winners(conn: Connection, pairs: set[tuple[str, int]]) -> dict[tuple
     return found
 
 
-def _safe_rank(rule: Rule | None, j: Jurisdiction) -> tuple[float, ...]:
-    if rule is None:
-        return _LOWEST
-    try:
-        return rank(rule, j)
-    except NotFound:  # its category or area is gone: it cannot hold against the new rule
-        return _LOWEST
-
-
 def _requests(conn: Connection, ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
     found: dict[str, Mapping[str, Any]] = {}
     for start in range(0, len(ids), _CHUNK):
@@ -304,66 +487,123 @@ def _requests(conn: Connection, ids: Sequence[str]) -> dict[str, Mapping[str, An
     return found
 
 
-def _ref(status: str, lead: str | None, rule_id: str | None) -> dict[str, Any]:
-    return {"status": status, "lead": lead, "rule_id": rule_id}
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Where a rule can match: its category subtree, area subtree (None: anywhere) and
+    validity."""
+
+    categories: tuple[str, ...]
+    areas: tuple[str, ...] | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+    @classmethod
+    def of(cls, rule: Rule, j: Jurisdiction) -> _Scope | None:
+        if rule.category not in j.categories or (rule.area is not None
+                                                 and rule.area not in j.areas):
+            return None
+        return cls(tuple(sorted(category_subtree(j, rule.category))),
+                   tuple(sorted(area_subtree(j, rule.area))) if rule.area else None,
+                   rule.valid_from, rule.valid_to)
+
+
+def _scopes(matrix: Matrix, rule: Rule | None, gone: frozenset[str]
+            ) -> tuple[_Scope | None, list[_Scope]]:
+    j = matrix.jurisdiction
+    mine = _Scope.of(rule, j) if rule is not None else None
+    retired = [s for s in (_Scope.of(matrix.rules[r], j) for r in sorted(gone)
+                           if r in matrix.rules) if s is not None]
+    return mine, retired
+
+
+def _in_scope(scope: _Scope, category: Any, area: Any, as_of: Any = None) -> Any:
+    """The SQL condition of a scope on a table with category and area columns."""
+    cond = category.in_(scope.categories)
+    if scope.areas is not None:
+        cond = cond & area.in_(scope.areas)
+    if as_of is not None and scope.valid_from is not None:
+        cond = cond & (as_of >= scope.valid_from)
+    if as_of is not None and scope.valid_to is not None:
+        cond = cond & (as_of < scope.valid_to)
+    return cond
+
+
+def _moved_defaults(before: Jurisdiction, after: Jurisdiction
+                    ) -> set[tuple[str, str | None]]:
+    """The (category, district) pairs whose derived departmental default differs."""
+    old, new = before.derived_defaults, after.derived_defaults
+    return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
 
 
 def changed_decisions(conn: Connection, matrix: Matrix, rule: Rule | None,
                       retired: Iterable[str], *, sample_size: int = SAMPLE_SIZE
                       ) -> dict[str, Any]:
-    """The stored decisions whose lead or status the change would have changed.
+    """The stored decisions whose replay under the new rule-set version would differ from
+    their replay under the current one (status, lead, co-handlers or winning rule: what
+    ``GET /v1/decisions/{id}/replay`` compares) — for a decision made under the current
+    version, exactly those whose replay under the new version is not ``same``.
 
-    Only decisions that could change are decided again: SQL keeps those in the rule's
-    category subtree, area scope and validity (and those won by a retired rule); of those,
-    a decision routed by a rule of higher rank than the new one cannot change, so only the
-    rest have their request read and go through the plain evaluator.
+    Only decisions that could change are decided again: SQL keeps those in the scope
+    (category subtree, area subtree, validity) of the new rule or of a retired rule — no
+    other decision can be touched by the change; of those in the new rule's scope only, a
+    decision routed by a winner that still stands unchanged at the current version and
+    outranks the new rule cannot change, so only the rest have their request read and are
+    decided twice. Where the change moves a category's derived departmental default
+    (:mod:`rules.departmental`), the fallbacks of that category in that district are decided
+    again too, wherever the rule's own scope lies.
     """
     j = matrix.jurisdiction
     gone = frozenset(retired)
     what = _Counterfactual(matrix, rule, gone)
-    cats: set[str] = set()
-    areas: set[str] | None = None
-    if rule is not None:
-        cats.update(category_subtree(j, rule.category))
-        if rule.area is not None:
-            areas = set(area_subtree(j, rule.area))
-    retired_cats = {c for rid in gone if rid in matrix.rules
-                    for c in category_subtree(j, matrix.rules[rid].category)}
+    mine_scope, retired_scopes = _scopes(matrix, rule, gone)
     cols = (decisions.c.id, decisions.c.ticket_id, decisions.c.ruleset_version,
             decisions.c.as_of, decisions.c.category, decisions.c.area, decisions.c.status,
             decisions.c.lead, decisions.c.rule_id)
-    rows: list[Any] = []
-    if cats:
-        query = select(*cols).where(decisions.c.category.in_(sorted(cats)))
-        if areas is not None:
-            query = query.where(decisions.c.area.in_(sorted(areas)))
-        if rule is not None and rule.valid_from is not None:
-            query = query.where(decisions.c.as_of >= rule.valid_from)
-        if rule is not None and rule.valid_to is not None:
-            query = query.where(decisions.c.as_of < rule.valid_to)
-        rows += conn.execute(query).all()
-    extra = sorted(retired_cats - cats)
-    if extra:
-        rows += conn.execute(select(*cols).where(decisions.c.category.in_(extra),
-                                                 decisions.c.rule_id.in_(sorted(gone)))).all()
+    rows: dict[str, Any] = {}
+    must: set[str] = set()  # in a retired rule's scope: always decided again
+    for scope in retired_scopes:
+        for r in conn.execute(select(*cols).where(_in_scope(
+                scope, decisions.c.category, decisions.c.area, decisions.c.as_of))):
+            rows[r.id] = r
+            must.add(r.id)
+    if mine_scope is not None:
+        for r in conn.execute(select(*cols).where(_in_scope(
+                mine_scope, decisions.c.category, decisions.c.area, decisions.c.as_of))):
+            rows.setdefault(r.id, r)
+    for category, district in _moved_defaults(j, what.jurisdiction):
+        # A department-led rule (or its retirement) moves where its category's gaps go in
+        # the whole district, whatever its own scope (rules.departmental): every fallback
+        # there is decided again.
+        query = select(*cols).where(
+            decisions.c.status.in_((Status.FALLBACK.value, Status.UNROUTED.value)),
+            decisions.c.category.in_(category_subtree(j, category)),
+            decisions.c.area.in_(area_subtree(j, district)) if district is not None
+            else decisions.c.area.is_(None))
+        for r in conn.execute(query):
+            rows[r.id] = r
+            must.add(r.id)
     scanned = len(rows)
-    mine = _safe_rank(rule, j)
-    winners = _stored_winners(conn, {(r.rule_id, r.ruleset_version) for r in rows
-                                     if r.rule_id is not None and r.rule_id not in gone
+    mine = rank(rule, j) if rule is not None else _LOWEST
+    winners = _stored_winners(conn, {(r.rule_id, r.ruleset_version) for r in rows.values()
+                                     if r.id not in must and r.rule_id is not None
                                      and r.status == Status.ROUTED.value})
-    hopeful = []
-    for r in rows:
-        if r.rule_id is not None and r.rule_id in gone:
-            hopeful.append(r)
-        elif rule is None or (r.category not in cats
-                              or (areas is not None and r.area not in areas)
-                              or not rule.is_valid_at(r.as_of)):
-            continue
-        elif (r.status != Status.ROUTED.value
-              or _safe_rank(winners.get((r.rule_id, r.ruleset_version)), j) <= mine):
-            hopeful.append(r)
+
+    def cannot_change(r: Any) -> bool:
+        if r.id in must or r.status != Status.ROUTED.value or r.rule_id is None:
+            return False
+        stored = winners.get((r.rule_id, r.ruleset_version))
+        live = matrix.rules.get(r.rule_id)
+        if stored is None or live is None or live.revision != stored.revision:
+            return False  # its winner changed since: the current version may decide otherwise
+        try:
+            return rank(live, j) > mine
+        except NotFound:
+            return False
+
+    hopeful = sorted((r for r in rows.values() if not cannot_change(r)),
+                     key=lambda r: (r.as_of, r.id))
     requests = _requests(conn, [r.id for r in hopeful])
-    count = 0
+    count = lead_changed = 0
     sample: list[dict[str, Any]] = []
     for r in hopeful:
         request = dict(requests.get(r.id) or {"category": r.category, "area": r.area})
@@ -371,90 +611,150 @@ def changed_decisions(conn: Connection, matrix: Matrix, rule: Rule | None,
         try:
             ctx = context_for(ticket_from_request(request, r.as_of), j)
         except (NotFound, InvalidInput):
-            continue  # its codes are gone from the matrix: nothing to re-decide
-        if rule is not None and r.rule_id not in gone and mismatch(rule, ctx) is not None:
-            continue
-        new = what.decide(ctx)
-        if (new.status.value, new.lead) == (r.status, r.lead):
-            continue
-        if not what.is_its_doing(new, r.rule_id):
+            continue  # its codes are gone from the matrix: it cannot be replayed
+        if r.id not in must and rule is not None and mismatch(rule, ctx) is not None:
+            continue  # the new rule does not match it, and no retired rule could
+        before, after = what.now(ctx), what.after(ctx)
+        changes = decision_change(before, after)
+        if not changes:
             continue
         count += 1
+        if "status" in changes or "lead" in changes:
+            lead_changed += 1
         if len(sample) < sample_size:
             sample.append({
                 "decision_id": r.id, "ticket_id": r.ticket_id,
                 "as_of": r.as_of.isoformat(), "ruleset_version": r.ruleset_version,
-                "before": _ref(r.status, r.lead, r.rule_id),
-                "after": _ref(new.status.value, new.lead,
-                              new.rule.id if new.rule is not None else None)})
-    return {"count": count, "sample": sample, "scanned": scanned, "replayed": len(hopeful)}
+                "changes": changes, "before": _answer(before), "after": _answer(after)})
+    return {"count": count, "lead_changed": lead_changed, "sample": sample,
+            "scanned": scanned, "replayed": len(hopeful)}
 
 
-def open_tickets(conn: Connection, matrix: Matrix, rule: Rule | None, retired: Iterable[str],
-                 *, now: datetime, ruling_ticket: str | None = None,
-                 ruled_lead: str | None = None, limit: int = OPEN_TICKETS_LIMIT
-                 ) -> list[dict[str, Any]]:
-    """Tickets not completed, in the rule's scope, that it would route elsewhere now; and the
-    dispute's own ticket, which the ruling hands to ``ruled_lead``."""
-    j = matrix.jurisdiction
-    what = _Counterfactual(matrix, rule, frozenset(retired))
-    base = select(tickets.c.ticket_id, tickets.c.category, tickets.c.area, tickets.c.status,
-                  tickets.c.owner, tickets.c.interim_owner, tickets.c.dispute_id).where(
-        tickets.c.status.notin_([str(s) for s in ENDED_STATUSES]))
-    query = base
-    scoped = rule is not None
-    if rule is not None:
-        query = query.where(tickets.c.category.in_(category_subtree(j, rule.category)))
-        if rule.area is not None:
-            query = query.where(tickets.c.area.in_(area_subtree(j, rule.area)))
-        if not rule.is_valid_at(now):
-            scoped = False
-    rows = list(conn.execute(query)) if scoped else []
-    if ruling_ticket is not None and all(r.ticket_id != ruling_ticket for r in rows):
-        rows += conn.execute(base.where(tickets.c.ticket_id == ruling_ticket)).all()
-    found: list[dict[str, Any]] = []
-    for r in rows:
-        holder = r.interim_owner or r.owner
-        entry = {"ticket_id": r.ticket_id, "status": r.status, "owner": r.owner,
-                 "holder": holder, "dispute_id": r.dispute_id, "category": r.category,
-                 "area": r.area}
-        if r.ticket_id == ruling_ticket and ruled_lead is not None:
-            lead = (_role_for(ruled_lead, r.category, r.area, now, j) if ruled_lead in ROLES
-                    else ruled_lead)
-            if lead is not None and (lead not in (r.owner, holder) or r.status == "in_dispute"):
-                found.append(dict(entry, new_lead=lead, why="ruling"))
-            continue
-        if r.category is None or rule is None:
-            continue
-        request = _latest_request(conn, r.ticket_id) or {"category": r.category,
-                                                          "area": r.area}
-        request["as_of"] = now
-        try:
-            ctx = context_for(ticket_from_request(request, now), j)
-        except (NotFound, InvalidInput):
-            continue
-        if mismatch(rule, ctx) is not None:
-            continue
-        new = what.decide(ctx)
-        if new.lead not in (r.owner, holder) and what.is_its_doing(new, None):
-            found.append(dict(entry, new_lead=new.lead, why="rule"))
-        if len(found) >= limit:
-            break
-    return found
+_OPEN = ("dispatched", "signed", "return_pending", "in_dispute")
 
 
-def _role_for(code: str, category: str | None, area: str | None, now: datetime,
-              j: Jurisdiction) -> str | None:
+def _latest_requests(conn: Connection, ticket_ids: Sequence[str]
+                     ) -> dict[str, dict[str, Any]]:
+    """Each ticket's latest routing request (what it was routed with)."""
+    found: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    for start in range(0, len(ticket_ids), _CHUNK):
+        query = select(decisions.c.ticket_id, decisions.c.created_at, decisions.c.request) \
+            .where(decisions.c.ticket_id.in_(ticket_ids[start:start + _CHUNK]))
+        for row in conn.execute(query):
+            held = found.get(row.ticket_id)
+            if held is None or row.created_at >= held[0]:
+                found[row.ticket_id] = (row.created_at, dict(row.request))
+    return {k: v for k, (_, v) in found.items()}
+
+
+def _target_of(lead: str, category: str | None, area: str | None, now: datetime,
+               j: Jurisdiction) -> str | None:
+    """The unit a ruled lead names for a ticket (a role resolved for its area)."""
+    if lead not in ROLES:
+        return lead
     if area is None or area not in j.areas:
         return None
     ticket = Ticket(category=category or "", area=area, as_of=now)
-    return resolve_role(code, TicketContext(ticket, (), j.area_path(area)), j)
+    return resolve_role(lead, TicketContext(ticket, (), j.area_path(area)), j)
 
 
-def _latest_request(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(decisions.c.request).where(decisions.c.ticket_id == ticket_id)
-                       .order_by(decisions.c.created_at.desc()).limit(1)).first()
-    return dict(row.request) if row is not None else None
+def plan_ruling(conn: Connection, matrix: Matrix, request: RulingRequest,
+                dispute: Mapping[str, Any], *, rule: Rule | None, retired: Sequence[str],
+                now: datetime, with_decisions: bool = True,
+                for_update: bool = False) -> RulingPlan:
+    """What the ruling does, read and computed the one way its preview and the ruling share.
+
+    Open tickets: the dispute's own ticket goes to the ruled lead. Every other open ticket in
+    the scope of the new rule or of a retired rule is decided (at ``now``, with its latest
+    routing request) on the current matrix and on the ruling's; where the lead differs and
+    the ticket still sits, undisputed and with no return pending, with the unit the current
+    rules give it, the ruling re-dispatches it — if the ticket's state machine accepts the
+    ``reassigned`` event without opening a dispute. The others are listed as kept, with
+    their reason. ``with_decisions`` adds the stored decisions the change would have changed
+    (the preview; the ruling writes no decision). ``for_update`` locks the tickets it reads
+    (the ruling, which records their events in this transaction).
+    """
+    j = matrix.jurisdiction
+    gone = frozenset(retired)
+    what = _Counterfactual(matrix, rule, gone)
+    redispatch: list[Redispatch] = []
+    kept: list[Kept] = []
+    policies: dict[str | None, Policy] = {}
+
+    def policy_for(area: str | None) -> Policy:
+        district = service.district_of(matrix, area)
+        if district not in policies:
+            policies[district] = service.load_policy(conn, district)
+        return policies[district]
+
+    def try_ticket(state: TicketState, target: str, why: str) -> None:
+        at = max(now, state.updated_at or now)
+        planned = plan_ticket(state, target=target, why=why, at=at,
+                              policy=policy_for(state.area),
+                              territorial_unit=service.territorial_unit_of(matrix, state.area))
+        if isinstance(planned, Redispatch):
+            redispatch.append(planned)
+        else:
+            kept.append(planned)
+
+    own_id = dispute.get("ticket_id")
+    if own_id:
+        own = service.load_ticket(conn, str(own_id), for_update=for_update)
+        if own is not None and own.status not in ENDED_STATUSES:
+            target = _target_of(request.lead, own.category, own.area, now, j)
+            if target is not None and not (target == own.owner and not own.dispute_open):
+                try_ticket(own, target, "ruling")
+
+    mine_scope, retired_scopes = _scopes(matrix, rule, gone)
+    rows: dict[str, Any] = {}
+    must: set[str] = set()  # in a retired rule's scope
+    for scope in (*retired_scopes, mine_scope):
+        if scope is None or not ((scope.valid_from is None or scope.valid_from <= now)
+                                 and (scope.valid_to is None or now < scope.valid_to)):
+            continue
+        query = select(tickets.c.ticket_id, tickets.c.category, tickets.c.area,
+                       tickets.c.status, tickets.c.owner, tickets.c.interim_owner).where(
+            tickets.c.status.in_(_OPEN), _in_scope(scope, tickets.c.category, tickets.c.area))
+        for r in conn.execute(query):
+            if r.ticket_id != own_id and r.ticket_id not in rows:
+                rows[r.ticket_id] = r
+                if scope is not mine_scope:
+                    must.add(r.ticket_id)
+    ordered = sorted(rows)
+    requests = _latest_requests(conn, ordered)
+    for ticket_id in ordered:
+        r = rows[ticket_id]
+        request_body = requests.get(ticket_id) or {"category": r.category, "area": r.area}
+        request_body["as_of"] = now
+        try:
+            ctx = context_for(ticket_from_request(request_body, now), j)
+        except (NotFound, InvalidInput):
+            continue
+        if ticket_id not in must and rule is not None and mismatch(rule, ctx) is not None:
+            continue
+        before, after = what.now(ctx), what.after(ctx)
+        if after.lead is None or after.lead == before.lead:
+            continue
+        state = service.load_ticket(conn, ticket_id, for_update=for_update)
+        if state is None or after.lead in (state.owner, state.holder):
+            continue
+        if state.status in (TicketStatus.IN_DISPUTE, TicketStatus.RETURN_PENDING):
+            kept.append(Kept(ticket_id, state.holder, after.lead, str(state.status)))
+        elif state.status not in (TicketStatus.DISPATCHED, TicketStatus.SIGNED):
+            continue  # not open, or a state this rule does not know: nothing to move
+        elif state.owner != before.lead or state.interim_owner is not None:
+            kept.append(Kept(ticket_id, state.holder, after.lead, "placed_elsewhere"))
+        else:
+            try_ticket(state, after.lead, "rule")
+
+    place = (standing(rule, matrix, gone) if rule is not None
+             else {"outranks": [], "outranked_by": [], "ties_with": []})
+    return RulingPlan(
+        ruleset_version=matrix.version, rule=rule, retired=tuple(retired), standing=place,
+        redispatch=tuple(redispatch), kept=tuple(kept),
+        warnings=tuple(ruling_warnings(request, j)),
+        changed_decisions=(changed_decisions(conn, matrix, rule, gone) if with_decisions
+                           else None))
 
 
 # -- the service ----------------------------------------------------------------------------------
@@ -488,20 +788,14 @@ def _retired(request: RulingRequest, earlier: Mapping[str, Any] | None,
 
 def preview(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
             arbiter: Arbiter | str, now: datetime) -> dict[str, Any]:
-    """What the ruling would do, without writing anything (contract: ``changed_decisions``,
-    ``open_tickets``, ``outranks``, ``outranked_by``; also ``ties_with`` and the ``rule``)."""
+    """What the ruling would do, without writing anything: its :class:`RulingPlan`
+    (contract: ``changed_decisions``, ``open_tickets``, ``outranks``, ``outranked_by``; also
+    ``ties_with``, the ``rule``, ``open_tickets_kept``, ``warnings`` and ``plan_digest``)."""
     with db.connect() as conn:
         dispute, matrix, gone, rule = _ruling_inputs(conn, router, dispute_id, request,
                                                      arbiter=arbiter, ruling_id="rlg_preview")
-        place = (standing(rule, matrix, gone) if rule is not None
-                 else {"outranks": [], "outranked_by": [], "ties_with": []})
-        changed = changed_decisions(conn, matrix, rule, gone)
-        tickets_ = open_tickets(conn, matrix, rule, gone, now=now,
-                                ruling_ticket=dispute.get("ticket_id"),
-                                ruled_lead=request.lead)
-    return {"dispute_id": dispute_id, "ruleset_version": matrix.version,
-            "rule": rule.content() if rule is not None else None, "retire_rules": list(gone),
-            "changed_decisions": changed, "open_tickets": tickets_, **place}
+        plan = plan_ruling(conn, matrix, request, dispute, rule=rule, retired=gone, now=now)
+    return {"dispute_id": dispute_id, **plan.as_dict()}
 
 
 def _ruling_inputs(conn: Connection, router: Router, dispute_id: str,
@@ -531,11 +825,15 @@ def new_ruling_id() -> str:
 
 def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
                  arbiter: Arbiter | str, actor: str, now: datetime,
-                 after: admin.AfterCommit | None = None) -> dict[str, Any]:
-    """Rule on a dispute in one transaction: the ruling row, the written-back rule and the
-    retirements (a new rule-set version), the dispute closed, its ticket reassigned to the
-    ruled lead, audit entries; then the new matrix is installed in ``router``.
+                 after: admin.AfterCommit | None = None,
+                 plan_digest: str | None = None) -> dict[str, Any]:
+    """Rule on a dispute in one transaction, carrying out its :class:`RulingPlan` — the one
+    its preview showed: the ruling row, the written-back rule and the retirements (a new
+    rule-set version), the planned open tickets re-dispatched (the dispute's own first),
+    the dispute closed, audit entries; then the new matrix is installed in ``router``.
 
+    With ``plan_digest`` (the preview's), a plan that differs — the matrix or the tickets
+    changed since — is ``Conflict`` ``ruling_plan_changed`` and nothing is written.
     Two rulings of one dispute at once leave exactly one: the other fails on the unique
     dispute id or the rule-set version and is retried, then finds the dispute ruled
     (``Conflict`` ``dispute_closed``).
@@ -543,7 +841,7 @@ def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingR
     for attempt in range(3):
         try:
             return _rule_once(db, router, dispute_id, request, arbiter=arbiter, actor=actor,
-                              now=now, after=after)
+                              now=now, after=after, plan_digest=plan_digest)
         except Conflict as exc:
             if exc.code not in ("ruleset_conflict", "ruling_race") or attempt == 2:
                 raise
@@ -552,16 +850,24 @@ def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingR
 
 def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingRequest, *,
                arbiter: Arbiter | str, actor: str, now: datetime,
-               after: admin.AfterCommit | None) -> dict[str, Any]:
+               after: admin.AfterCommit | None, plan_digest: str | None) -> dict[str, Any]:
     ruling_id = new_ruling_id()
     new_matrix: Matrix | None = None
     with db.begin() as conn:
         service.load_dispute(conn, dispute_id, for_update=True)  # rulings queue up here
         dispute, base, gone, rule = _ruling_inputs(conn, router, dispute_id, request,
                                                    arbiter=arbiter, ruling_id=ruling_id)
+        plan = plan_ruling(conn, base, request, dispute, rule=rule, retired=gone, now=now,
+                           with_decisions=False, for_update=True)
+        if plan_digest is not None and plan_digest != plan.digest:
+            raise Conflict("the ruling's effects differ from the preview's: preview again",
+                           code="ruling_plan_changed", dispute_id=dispute_id,
+                           expected=plan_digest, actual=plan.digest)
 
         def build(matrix: Matrix) -> ChangeSet:
-            check_request(request, matrix)
+            if matrix.version != base.version:  # planned on another version: plan again
+                raise Conflict(f"the rule set moved from version {base.version} to "
+                               f"{matrix.version} while ruling", code="ruleset_conflict")
             change = ChangeSet(where={f"rule:{rule.id}": "$.generalize"} if rule else {})
             if rule is not None:
                 change.rules[rule.id] = rule
@@ -578,8 +884,6 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
                 conn=conn)
             version = report.version
         ticket_id = dispute.get("ticket_id")
-        ticket = service.load_ticket(conn, ticket_id) if ticket_id else None
-        lead = _lead_for_ticket(request.lead, ticket, base, now)
         row = {
             "id": ruling_id, "dispute_id": dispute_id, "ticket_id": ticket_id,
             "lead": request.lead, "co_handlers": list(request.co_handlers),
@@ -600,39 +904,32 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
         except IntegrityError as exc:
             raise Conflict(f"dispute {dispute_id} was ruled meanwhile", code="ruling_race",
                            dispute_id=dispute_id) from exc
-        if ticket is not None and lead is not None:
-            # Reassigned while the dispute is open: the hotline's designation, which the
-            # ticket keeps (closing the dispute first would read as a bounce back to B).
+        for move in plan.redispatch:
+            # The dispute's own ticket is reassigned while the dispute is open: the hotline's
+            # designation, which the ticket keeps (closing the dispute first would read as a
+            # bounce back to B). The others were checked against the same state machine.
             service.record_ticket_event(
-                conn, ticket_id=ticket.ticket_id, event=Event(
-                    EventType.REASSIGNED, max(now, ticket.updated_at or now), to_unit=lead,
+                conn, ticket_id=move.ticket_id, event=Event(
+                    EventType.REASSIGNED, move.at, to_unit=move.new_lead,
                     note=f"裁定 {request.document_no}（{ruling_id}）"),
-                actor=actor, now=now,
-                policy=service.load_policy(conn, service.district_of(base, ticket.area)),
-                territorial_unit=service.territorial_unit_of(base, ticket.area))
+                actor=actor, now=now, policy=service.load_policy(
+                    conn, service.district_of(base, move.area)),
+                territorial_unit=service.territorial_unit_of(base, move.area))
         service.close_dispute(conn, dispute_id, status="ruled", ruling_id=ruling_id,
                               actor=actor, now=now)
         audit.record(conn, actor=actor, action="ruling", subject=f"ruling:{ruling_id}",
-                     before=None, after=_row_out(row), at=now)
+                     before=None, after={**_row_out(row), "plan_digest": plan.digest,
+                                         "redispatched": [m.as_dict() for m in plan.redispatch]},
+                     at=now)
     if new_matrix is not None:
         router.install(new_matrix)
     return {"ruling_id": ruling_id, "dispute_id": dispute_id,
             "rule_id": rule.id if rule is not None else None, "ruleset_version": version,
             "retired_rules": list(gone), "ticket_id": ticket_id, "lead": request.lead,
-            "supersedes": request.supersedes}
-
-
-def _lead_for_ticket(lead: str, ticket: TicketState | None, matrix: Matrix,
-                     now: datetime) -> str | None:
-    """The unit the dispute's ticket goes to (a role resolved for its area); None when there
-    is no ticket, it is completed, or it already sits with that unit outside a dispute."""
-    if ticket is None or ticket.status in ENDED_STATUSES:
-        return None
-    unit = (_role_for(lead, ticket.category, ticket.area, now, matrix.jurisdiction)
-            if lead in ROLES else lead)
-    if unit is None or (unit == ticket.owner and not ticket.dispute_open):
-        return None
-    return unit
+            "supersedes": request.supersedes,
+            "open_tickets": [m.as_dict() for m in plan.redispatch],
+            "open_tickets_kept": [k.as_dict() for k in plan.kept],
+            "warnings": [w.as_dict() for w in plan.warnings], "plan_digest": plan.digest}
 
 
 # -- reading rulings ----------------------------------------------------------------------------

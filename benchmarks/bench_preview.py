@@ -35,7 +35,7 @@ from api.db import make_engine
 from arbitration import rulings, service
 from arbitration.policy import DEFAULT_POLICY
 from arbitration.rulings import Generalize, RulingRequest
-from arbitration.tables import tickets
+from arbitration.tables import ticket_events, tickets
 from benchmarks._common import fresh_database, load_bundle, machine, table, verdict
 from benchmarks.synthetic_city import make_city, make_tickets
 from rules.service import Router, evaluate, ticket_from_request
@@ -112,6 +112,13 @@ def _store(url: str, matrix: Matrix, city: dict[str, Any], args: argparse.Namesp
                     "created_at": now, "updated_at": now})
         with db.begin() as conn:
             conn.execute(insert(tickets), open_rows)
+            # their history (the ruling's plan replays the state of a ticket it would move)
+            conn.execute(insert(ticket_events), [{
+                "ticket_id": r["ticket_id"], "seq": 1, "type": "dispatched", "at": now,
+                "recorded_at": now, "actor": "bench", "unit": r["owner"],
+                "event": {"type": "dispatched", "at": now.isoformat(), "unit": r["owner"],
+                          "category": r["category"], "area": r["area"],
+                          "applied": {"territorial_unit": None}}} for r in open_rows])
         with db.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(decisions)).scalar_one()
     finally:

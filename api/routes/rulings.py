@@ -50,6 +50,10 @@ class RulingIn(BaseModel):
     retire_rules: list[str] = Field(default_factory=list, max_length=500)
     supersedes: str | None = Field(None, min_length=1, max_length=40,
                                    description="The earlier ruling this one replaces.")
+    plan_digest: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="The preview's `plan_digest`: the ruling refuses (409 "
+        "`ruling_plan_changed`) when its effects would differ from the preview's.")
 
     def to_request(self) -> RulingRequest:
         g = self.generalize
@@ -62,6 +66,13 @@ class RulingIn(BaseModel):
             retire_rules=tuple(self.retire_rules), supersedes=self.supersedes)
 
 
+class WarningOut(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    unit: str | None = None
+
+
 class RulingOut(BaseModel):
     ruling_id: str
     dispute_id: str
@@ -71,13 +82,21 @@ class RulingOut(BaseModel):
     ticket_id: str | None = None
     lead: str
     supersedes: str | None = None
+    open_tickets: list[dict[str, Any]] = Field(
+        description="The open tickets re-dispatched: those the preview listed.")
+    open_tickets_kept: list[dict[str, Any]] = Field(
+        description="Open tickets the new rules route elsewhere that stay where they are.")
+    warnings: list[WarningOut]
+    plan_digest: str
 
 
 @router.post("/disputes/{dispute_id}/ruling/preview", summary="Preview a ruling's impact")
 def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
                    caller: CallerDep) -> dict[str, Any]:
-    """The stored decisions the ruling's rule would have changed, the open tickets it would
-    re-route, the rules it outranks and those that still outrank it. Writes nothing."""
+    """The stored decisions the ruling would have changed (those whose replay under the new
+    rule-set version differs), the open tickets the ruling re-dispatches — exactly those —
+    and those it leaves, the rules it outranks and those that still outrank it, and
+    `warnings` (`{code, message}`; none blocks the ruling). Writes nothing."""
     caller.require("arbiter")
     return rulings.preview(services.db, services.router, dispute_id, body.to_request(),
                            arbiter=caller.arbiter, now=services.clock())
@@ -88,14 +107,16 @@ def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
 def rule(dispute_id: str, body: RulingIn, services: ServicesDep,
          caller: CallerDep) -> dict[str, Any]:
     """Records the ruling, writes its rule back (a new rule-set version, in use at once),
-    closes the dispute and hands its ticket to the ruled lead — in one transaction. Only the
-    arbiter holding the claim may rule (409 ``dispute_not_claimed``)."""
+    re-dispatches the open tickets its preview listed (the dispute's own to the ruled lead),
+    closes the dispute — in one transaction. Only the arbiter holding the claim may rule
+    (409 ``dispute_not_claimed``)."""
     caller.require("arbiter")
     with _writer(services):
         return rulings.rule_dispute(services.db, services.router, dispute_id,
                                     body.to_request(), arbiter=caller.arbiter,
                                     actor=caller.actor, now=services.clock(),
-                                    after=services.after_matrix_change)
+                                    after=services.after_matrix_change,
+                                    plan_digest=body.plan_digest)
 
 
 def _writer(services: Services) -> contextlib.AbstractContextManager[Any]:
