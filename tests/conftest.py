@@ -51,6 +51,13 @@ def db(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The database the CLI commands of a test use (``QUANZE_DATABASE_URL``)."""
+    monkeypatch.setenv("QUANZE_DATABASE_URL", database_url)
+    return database_url
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
 

@@ -11,12 +11,6 @@ from api import demo
 from api.cli import main
 
 
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QUANZE_DATABASE_URL", database_url)
-    return database_url
-
-
 def test_the_demo_district_imports_and_verify_reports_its_deliberate_overlap(
         cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "demo.json"

@@ -12,12 +12,6 @@ from api.cli import main
 from tests.conftest import contract_bundle
 
 
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QUANZE_DATABASE_URL", database_url)
-    return database_url
-
-
 def test_importing_a_duty_list_marks_a_utility_led_leaf_and_its_gap_goes_to_the_utility(
         cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle = contract_bundle()
