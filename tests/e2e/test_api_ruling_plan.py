@@ -138,3 +138,22 @@ def test_a_ruling_whose_plan_moved_since_its_preview_is_409_and_writes_nothing(
     ruled = rule(app_client, dispute_id, {**RULING, "plan_digest": fresh["plan_digest"]})
     assert ruled["plan_digest"] == fresh["plan_digest"]
     assert [t["ticket_id"] for t in ruled["open_tickets"]] == ["T1", "T2"]
+
+
+def test_a_department_led_ruling_counts_the_fallbacks_it_moves_beyond_its_own_scope(
+        app_client: TestClient) -> None:
+    dispute_id = disputed(app_client)
+    gap = ok(app_client.post("/v1/route", json={
+        "ticket_id": "T9", "category": "030101", "area": "110199002",
+        "as_of": "2026-11-26T09:40:00+08:00"}))
+    assert gap["status"] == "fallback" and code_of(gap["lead"]) == "JD-DH"
+    # Scoped to 和平街道, but a department-led rule makes 030101 departmental in the whole
+    # district (国办函〔2025〕66号): 东湖街道's gap now goes to the department.
+    narrow = {**RULING, "co_handlers": [], "generalize": {
+        "category": "030101", "area": "110199001", "when": {}, "text_any": ["私搭"]}}
+    seen = preview(app_client, dispute_id, narrow)
+    changed = {d["decision_id"]: d for d in seen["changed_decisions"]["sample"]}
+    assert changed[gap["decision_id"]]["after"]["lead"] == "D-ZJ"
+    rule(app_client, dispute_id, narrow)
+    replay = ok(app_client.get(f"/v1/decisions/{gap['decision_id']}/replay?version=current"))
+    assert replay["same"] is False and code_of(replay["replayed"]["lead"]) == "D-ZJ"

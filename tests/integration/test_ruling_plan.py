@@ -225,7 +225,7 @@ def replays_that_differ(client: TestClient, before: int, after: int) -> set[str]
 # -- the properties -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=cases())
 def test_the_preview_lists_exactly_what_the_ruling_re_dispatches_and_replays_confirm_its_count(
