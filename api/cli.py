@@ -73,19 +73,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if fresh:
             report = import_document(services, _Cli(), demo.district(), "merge",
                                      "demo district")
-            print(f"loaded the demo district: rule-set version {report['ruleset_version']}, "
-                  f"{report['added']['rules']} rules, {report['added']['units']} units")
+            print(f"已载入示范区：规则版本 {report['ruleset_version']}，"
+                  f"{report['added']['rules']} 条规则，{report['added']['units']} 个单位")
         else:
-            print("the database already holds a matrix; serving it as it is")
+            print("数据库中已有派单目录，按原样提供服务")
         with services.db.begin() as conn:
             key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
     if fresh:
         counts = asyncio.run(_seed_history(key))
-        print(f"made demo history through the API: {counts['tickets']} tickets, "
-              f"{counts['disputes']} disputes, {counts['rulings']} ruling")
+        print(f"已通过接口生成示例历史：{counts['tickets']} 张工单，"
+              f"{counts['disputes']} 起争议，{counts['rulings']} 项裁定")
     url = f"http://{args.host}:{args.port}"
-    print(f"quanze demo: {url}  (API docs: {url}/docs)")
-    print(f"admin key:   {key}")
+    print(f"quanze 示范区：{url}  （接口文档：{url}/docs）")
+    print(f"管理员密钥：{key}")
     sys.stdout.flush()
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
@@ -111,7 +111,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+                print(f"错误：无法读取 {path}：{exc}", file=sys.stderr)
                 return 2
         elif path.suffix.lower() in (".xlsx", ".csv"):
             j = services.router.current().jurisdiction
@@ -119,7 +119,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             data = read_duty_list(path, known_units=known, notes=notes,
                                   unit_kinds={u.code: u.kind.value for u in j.units.values()})
         else:
-            print(f"error: {path}: use a .json bundle or an .xlsx/.csv duty list", file=sys.stderr)
+            print(f"错误：{path}：请使用 .json 数据包或 .xlsx/.csv 职责清单", file=sys.stderr)
             return 2
         report = import_document(services, _Cli(), data, args.mode, path.name,
                                  confirmed=args.confirm, dry_run=args.dry_run)
@@ -201,9 +201,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             write_duty_list(bundle, path)
         else:
-            print(f"error: {path}: export to .json or .xlsx", file=sys.stderr)
+            print(f"错误：{path}：只能导出为 .json 或 .xlsx", file=sys.stderr)
             return 2
-        print(f"wrote rule-set version {m.version} ({len(m.rules)} rules) to {path}")
+        print(f"已将规则版本 {m.version}（{len(m.rules)} 条规则）写入 {path}")
         return 0
 
 
@@ -215,12 +215,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         else:
-            print(f"rule-set version {report.version}: {report.cells} category×township cells "
-                  f"{report.cells_by_status}")
+            print(f"规则版本 {report.version}（rule-set version {report.version}）："
+                  f"{report.cells} 个事项×乡镇格 {report.cells_by_status}")
             for f in report.findings:
                 ids = f" [{', '.join(f.rule_ids)}]" if f.rule_ids else ""
                 print(f"{f.severity:<7} {f.code:<22} {f.message}{ids}")
-            print("counts:", json.dumps(report.counts(), ensure_ascii=False))
+            print("统计：", json.dumps(report.counts(), ensure_ascii=False))
         return 1 if report.has_errors else 0
 
 
@@ -231,7 +231,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     for item in args.attr or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            print(f"error: --attr {item!r}: use key=value", file=sys.stderr)
+            print(f"错误：--attr {item!r}：请写成 名称=值", file=sys.stderr)
             return 2
         attributes[key] = value
     with _services() as services:
@@ -250,7 +250,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     with _services() as services:
         matrix = services.router.current()
         if args.unit and args.unit not in matrix.jurisdiction.units:
-            print(f"error: --unit {args.unit!r} is not a known unit", file=sys.stderr)
+            print(f"错误：--unit {args.unit!r} 不是已知单位", file=sys.stderr)
             return 2
         now = utc_now()
         expires_at = expiry(until=args.expires, days=args.days, now=now,
@@ -259,9 +259,9 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
             doc, key = issue_key(conn, role=args.role, name=args.name or args.role,
                                  unit=args.unit, now=now, expires_at=expires_at,
                                  actor=_Cli().actor)
-        print(f"created a {args.role} key (id {doc['id']}"
-              + (f", expires {doc['expires_at']}" if doc["expires_at"] else "")
-              + "); it is shown only once:")
+        print(f"已创建角色为 {args.role} 的密钥（编号 {doc['id']}"
+              + (f"，有效期至 {doc['expires_at']}" if doc["expires_at"] else "")
+              + "）；密钥只显示这一次：")
         print(key)
         return 0
 
@@ -752,13 +752,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except BundleInvalid as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"错误：{exc.message}", file=sys.stderr)
         for p in exc.problems:
             where = f"{p.location}" + (f" [{p.field}]" if p.field else "")
             print(f"  {where}: {p.message}", file=sys.stderr)
         return 1
     except QuanzeError as exc:
-        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        print(f"错误（{exc.code}）：{exc}", file=sys.stderr)
         return 1
 
 
