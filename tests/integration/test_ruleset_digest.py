@@ -82,6 +82,8 @@ def test_committing_a_version_stores_the_digest_of_its_content(client: TestClien
         0, Jurisdiction.build(bundle.units, bundle.areas, bundle.categories),
         {r.id: r for r in bundle.rules}, bundle.settings or load_matrix_settings(db)))
     assert recorded_digest(db, version) == expected
+    listed = ok(client.get("/v1/versions"))["versions"]
+    assert listed[0] == {**listed[0], "version": version, "digest": expected}
     ok(client.patch("/v1/rules/R-030102-01", json={"basis": "《区城管委三定规定》第四条"}))
     assert recorded_digest(db, version + 1) not in (None, expected)
     with db.connect() as conn:
@@ -205,3 +207,17 @@ def test_rows_from_before_digests_replay_with_digest_matches_null(client: TestCl
         assert router.status()["degraded"] is False
     finally:
         router.close()
+
+
+def test_under_another_version_digest_matches_says_whether_the_content_is_the_same(
+        client: TestClient) -> None:
+    version = ok(client.get("/v1/ruleset"))["version"]
+    decision = ok(client.post("/v1/route", json=TICKET))
+    ok(client.patch("/v1/rules/R-0301-01", json={"basis": "别的规则的依据"}))
+    later = ok(client.get(f"/v1/decisions/{decision['decision_id']}/replay?version=current"))
+    # other rules, the same answer: the replay compares answers across versions
+    assert (later["same"], later["digest_matches"]) == (True, False)
+    ok(client.post(f"/v1/versions/{version}/activate"))
+    again = ok(client.get(f"/v1/decisions/{decision['decision_id']}/replay?version=current"))
+    assert again["replayed_version"] == version + 2
+    assert (again["same"], again["digest_matches"]) == (True, True)
