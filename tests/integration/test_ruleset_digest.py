@@ -4,9 +4,14 @@ after its commit is not served (issue 9 §2). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +24,15 @@ from api.settings import AppSettings
 from jurisdiction.errors import RulesetCorrupt
 from jurisdiction.model import Jurisdiction
 from jurisdiction.tables import ruleset_versions
+from rules import admin
 from rules.bundle import parse_bundle
+from rules.model import Ticket
 from rules.service import Router
 from rules.store import Matrix, content_digest, load_matrix
 from rules.tables import decisions
 from rules.tables import rules as rules_table
 from tests.conftest import contract_bundle
+from tests.integration.test_version_atomicity import MARKER, WRITER, _bundle
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 TICKET = {"category": "030102", "area": "110199001"}  # R-030102-01: D-CG leads
@@ -221,3 +229,40 @@ def test_under_another_version_digest_matches_says_whether_the_content_is_the_sa
     again = ok(client.get(f"/v1/decisions/{decision['decision_id']}/replay?version=current"))
     assert again["replayed_version"] == version + 2
     assert (again["same"], again["digest_matches"]) == (True, True)
+
+
+def test_while_another_process_imports_every_decision_carries_its_versions_digest(
+        db: Engine, database_url: str, tmp_path: Path) -> None:
+    count = 15
+    router = Router(db, refresh_interval=0.0)
+    try:
+        admin.apply(db, router, lambda base: admin.bundle_changes(
+            parse_bundle(_bundle(0)), base, mode="merge"), actor="t", note="", now=NOW)
+        first = router.current().version
+        bundles = tmp_path / "bundles.json"
+        bundles.write_text(json.dumps([_bundle(n) for n in range(count + 1)]))
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(bundles),
+                                   str(count)], cwd=Path(__file__).parents[2])
+        used: dict[int, set[str]] = {}
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline:
+                done = writer.poll() is not None
+                matrix, decision = router.decide(Ticket(**TICKET, as_of=NOW))
+                assert decision.rule is not None
+                basis = matrix.rules[MARKER].basis
+                assert basis == f"m{matrix.version - first}", (matrix.version, basis)
+                used.setdefault(matrix.version, set()).add(matrix.digest)
+                if done:
+                    break
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+            writer.wait()
+        assert writer.returncode == 0
+        assert router.status()["degraded"] is False
+    finally:
+        router.close()
+    assert max(used) == first + count and len(used) > 2
+    for version, digests in used.items():
+        assert digests == {recorded_digest(db, version)}, version
