@@ -126,6 +126,8 @@ class DecisionOut(BaseModel):
     decision_id: str
     ticket_id: str | None = None
     ruleset_version: int
+    ruleset_digest: str | None = Field(None, description="SHA-256 of the rule-set version's "
+                                       "content the decision was made by (null before 0008).")
     status: Literal["routed", "fallback", "ambiguous", "unrouted", "out_of_scope"] = Field(
         description="routed | fallback | ambiguous | unrouted; out_of_scope when the "
         "category carries an intake flag: then `lead` is null and `intake` says why.")

@@ -95,6 +95,7 @@ def _writer_us(url: str, decisions: int, index: bool) -> float:
     request = {"category": "030101", "text": mask_text(TEXTS["a mobile number"][0])}
     prefix = "idx" if index else "noi"
     rows = [{"id": f"{prefix}-{i:08d}", "ticket_id": f"T-{i}", "ruleset_version": 3,
+             "ruleset_digest": None,
              "created_at": NOW + timedelta(microseconds=i), "as_of": NOW,
              "category": "030101", "area": "110199001", "status": "routed", "lead": "JD-HP",
              "rule_id": "R-0301-01", "request": request, "response": _document(f"d{i}"),

@@ -8,6 +8,8 @@ Domain code raises these; the HTTP layer maps codes to problem+json in one place
     ├── InvalidInput              code: invalid_*         (a request or bundle field is wrong)
     │   └── BundleInvalid         code: bundle_invalid    (carries every problem with its location)
     ├── Conflict                  code: *_conflict        (state forbids the change: 409)
+    │   └── RulesetCorrupt        code: ruleset_digest_mismatch (a version's rows changed
+    │                                                      after its commit; rules/store.py)
     ├── LimitExceeded             code: *_too_large       (a size limit: 413)
     ├── Unauthorized              code: unauthorized      (401) / forbidden (403)
     ├── EngineError               code: engine_*          (the rule engine refused; rules/engine.py)
@@ -96,6 +98,14 @@ class BundleInvalid(InvalidInput):
 class Conflict(QuanzeError):
     status = 409
     default_code = "conflict"
+
+
+class RulesetCorrupt(Conflict):
+    """A rule-set version's rows no longer give the content digest recorded when it was
+    committed: it is not served, and no change is built on it (except one that replaces the
+    whole matrix, such as activating an earlier version)."""
+
+    default_code = "ruleset_digest_mismatch"
 
 
 class LimitExceeded(QuanzeError):

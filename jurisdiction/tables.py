@@ -96,4 +96,7 @@ ruleset_versions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("note", String(500), nullable=False, default=""),
+    # SHA-256 (hex) of the matrix's content at this version (rules.store.content_digest);
+    # null on versions committed before digests existed
+    Column("digest", String(64)),
 )

@@ -25,7 +25,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy import Engine as DbEngine
 
-from jurisdiction.errors import EngineError, InvalidInput, LimitExceeded, NotFound
+from jurisdiction.errors import (
+    EngineError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    RulesetCorrupt,
+)
 from jurisdiction.model import Intake
 from jurisdiction.model import unit_ref as model_unit_ref
 from rules.compiler import Shard, ShardKey, compile_shards, shard_keys_for, ticket_message
@@ -46,7 +52,8 @@ MAX_ATTRIBUTES = 64
 
 @dataclass(frozen=True)
 class Unservable:
-    """The newest rule-set version could not be loaded into the engine; an older one serves."""
+    """The newest rule-set version could not be loaded into the engine, or its rows are not
+    what was committed (``ruleset_digest_mismatch``); an older one serves."""
 
     version: int
     code: str
@@ -133,7 +140,7 @@ class Router:
         try:
             self._install(load_matrix(conn, head))
             return
-        except EngineError as exc:
+        except (EngineError, RulesetCorrupt) as exc:
             self.unservable = Unservable(head, exc.code, str(exc))
             log.error("rule-set version %d cannot be served (%s); %s", head, exc,
                       "keeping the version in use" if self._matrix else "trying older ones")
@@ -142,7 +149,7 @@ class Router:
         for version in range(head - 1, max(-1, head - 1 - MAX_FALLBACK_VERSIONS), -1):
             try:
                 self._install(load_matrix(conn, version))
-            except EngineError as exc:
+            except (EngineError, RulesetCorrupt) as exc:
                 log.error("rule-set version %d cannot be served either (%s)", version, exc)
                 continue
             log.warning("serving rule-set version %d instead of %d", version, head)
@@ -193,6 +200,12 @@ class Router:
         refused, serving = self.unservable, self._matrix
         if refused is None or serving is None:
             return []
+        if refused.code == "ruleset_digest_mismatch":
+            return [Finding(
+                "version_unservable", "error",
+                f"规则版本 {refused.version} 的规则在提交后被改动（内容摘要不符），不予使用；"
+                f"当前按版本 {serving.version} 派单；请核查数据库，并执行 quanze versions "
+                f"activate {serving.version} 恢复")]
         return [Finding(
             "version_unservable", "error",
             f"规则版本 {refused.version} 无法加载到规则引擎（{refused.code}），当前按版本 "
@@ -200,13 +213,16 @@ class Router:
             f"{serving.version} 恢复")]
 
     def at_version(self, conn: Connection, version: int) -> Matrix:
-        """The matrix of an earlier version (for replay), with a small cache."""
+        """The matrix of an earlier version (for replay, and as the base of a change), with a
+        small cache. Not refused when its rows changed after the commit: replay reports it
+        (``digest_matches``), :func:`rules.store.commit` refuses to build on it unless the
+        change replaces everything; :attr:`Matrix.is_intact` says which."""
         if self._matrix is not None and version == self._matrix.version:
             return self._matrix
         if version in self._history:
             self._history.move_to_end(version)
             return self._history[version]
-        matrix = load_matrix(conn, version)
+        matrix = load_matrix(conn, version, verify=False)
         self._remember(matrix)
         return matrix
 
@@ -283,6 +299,7 @@ def decision_document(decision: Decision, matrix: Matrix, *, decision_id: str,
         "decision_id": decision_id,
         "ticket_id": ticket.ticket_id,
         "ruleset_version": matrix.version,
+        "ruleset_digest": matrix.digest or None,
         "status": decision.status.value,
         "lead": unit_ref(matrix, decision.lead),
         "co_handlers": [unit_ref(matrix, c) for c in decision.co_handlers],
@@ -363,7 +380,8 @@ def decision_row(document: Mapping[str, Any], ticket: Ticket, request: Mapping[s
     stored, masked_attribute = stored_request(request)
     return {
         "id": document["decision_id"], "ticket_id": ticket.ticket_id,
-        "ruleset_version": document["ruleset_version"], "created_at": now,
+        "ruleset_version": document["ruleset_version"],
+        "ruleset_digest": document.get("ruleset_digest"), "created_at": now,
         "as_of": ticket.as_of, "category": ticket.category, "area": ticket.area,
         "status": document["status"], "lead": lead["code"] if lead else None,
         "rule_id": document["rule"]["id"] if document["rule"] else None,
@@ -618,6 +636,13 @@ def replay_decision(row: Mapping[str, Any], matrix: Matrix) -> dict[str, Any]:
     """A stored decision (a ``decisions`` row) decided again with the plain evaluator under
     ``matrix``, and whether the answer is the same (status, lead, co-handlers, rule).
 
+    ``digest_matches`` says whether ``matrix`` holds the very rules the decision was made by
+    (its content digest against the one the decision recorded; null for a decision stored
+    before digests). Replayed under its own version, a mismatch means the version's rows
+    were changed after the decision, or the decision was made by other rules than its
+    version number says: ``same`` is then false whatever the answers. Under another version
+    the digests differ whenever the content does, and ``same`` compares the answers only.
+
     When the retention purge has removed the ticket's text, ``text_removed`` is true and the
     keyword tests read the keywords the decision kept: every keyword the matrix had when the
     text was removed (``keywords_version``). Under a version up to that one,
@@ -635,8 +660,14 @@ def replay_decision(row: Mapping[str, Any], matrix: Matrix) -> dict[str, Any]:
             and replayed["lead"] == original["lead"]
             and replayed["co_handlers"] == original["co_handlers"]
             and (replayed["rule"] or {}).get("id") == (original["rule"] or {}).get("id"))
+    recorded = row.get("ruleset_digest")
+    digest_matches = None if recorded is None else recorded == matrix.digest
+    if digest_matches is False and matrix.version == row["ruleset_version"]:
+        same = False
     answer = {"decision_id": decision_id, "original_version": row["ruleset_version"],
-              "replayed_version": matrix.version, "same": same, "original": original,
+              "replayed_version": matrix.version, "same": same,
+              "digest_matches": digest_matches, "original_digest": recorded,
+              "replayed_digest": matrix.digest or None, "original": original,
               "replayed": replayed, "text_removed": bool(request.get("text_removed"))}
     if answer["text_removed"]:
         kept_at = request.get("keywords_version")

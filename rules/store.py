@@ -8,22 +8,28 @@ gets :class:`~jurisdiction.errors.Conflict` and may retry on the new state.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from jurisdiction.errors import Conflict, NotFound, ProblemList
+from jurisdiction.errors import Conflict, NotFound, ProblemList, RulesetCorrupt
 from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
 from rules.bundle import check_jurisdiction, check_references
 from rules.departmental import with_derived_defaults
 from rules.model import Rule, RuleSource, Settings
 from rules.tables import rules as rules_table
+
+log = logging.getLogger("quanze.rules")
 
 KINDS = ("units", "areas", "categories", "rules", "settings")
 
@@ -37,17 +43,30 @@ class Matrix:
     rules: Mapping[str, Rule]
     settings: Settings
     by_category: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    #: the content digest (:func:`content_digest`) of what this matrix holds; empty on a
+    #: matrix that was only validated, never committed or loaded
+    digest: str = ""
+    #: the digest ``ruleset_versions`` holds for this version (None: stored before digests)
+    recorded_digest: str | None = None
 
     @classmethod
     def build(cls, version: int, jurisdiction: Jurisdiction, rules: Mapping[str, Rule],
-              settings: Settings) -> Matrix:
+              settings: Settings, *, digest: str = "",
+              recorded_digest: str | None = None) -> Matrix:
         index: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules.values():
             index[rule.category].append(rule)
         # where departmental gaps go, worked out once per version (rules.departmental)
         jurisdiction = with_derived_defaults(jurisdiction, rules.values())
         return cls(version, jurisdiction, dict(rules), settings,
-                   {k: tuple(sorted(v, key=lambda r: r.id)) for k, v in index.items()})
+                   {k: tuple(sorted(v, key=lambda r: r.id)) for k, v in index.items()},
+                   digest, recorded_digest)
+
+    @property
+    def is_intact(self) -> bool:
+        """Are its rules what was committed as this version? (False when the rows were
+        changed after the commit; true when no digest was recorded, as before digests.)"""
+        return self.recorded_digest is None or self.recorded_digest == self.digest
 
     def considered(self, category_path: Iterable[str]) -> list[Rule]:
         """Rules on a ticket's category path (the candidates of the canon)."""
@@ -95,6 +114,65 @@ def rule_from_row(row: Mapping[str, Any]) -> Rule:
         ruling_id=row["ruling_id"], note=row["note"] or "", revision=row["revision"])
 
 
+# -- the content digest ------------------------------------------------------------------------
+
+#: What a version's digest covers, per kind: the fields of its stored rows that say what the
+#: matrix is (not the version number, a rule's revision, the retired mark, actors or times).
+#: The digest is stored with every version, so changing these lists (or their order) changes
+#: every digest: that needs a migration that recomputes ``ruleset_versions.digest``.
+CONTENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "units": ("code", "name", "kind"),
+    "areas": ("code", "name", "level", "parent", "unit"),
+    "categories": ("code", "name", "parent", "departmental", "default_unit", "intake"),
+    "rules": ("id", "category", "area", "when", "text_any", "lead", "co_handlers", "basis",
+              "source", "priority", "valid_from", "valid_to", "ruling_id", "note"),
+    "settings": ("hotline_office", "timezone"),
+}
+_PICK = {kind: itemgetter(*fields) for kind, fields in CONTENT_FIELDS.items()}
+
+
+def content_digest(matrix: Matrix) -> str:
+    """The SHA-256 (hex) of what ``matrix`` holds: its units, areas, categories with their
+    flags, rules and settings, each as its canonical row, ordered by code. Equal content
+    gives an equal digest, whatever the version number, revisions, actors or times.
+
+    >>> from jurisdiction.model import Jurisdiction
+    >>> empty = Matrix.build(0, Jurisdiction.build([], [], []), {}, Settings())
+    >>> content_digest(empty) == content_digest(Matrix.build(7, empty.jurisdiction, {},
+    ...                                                      Settings()))
+    True
+    >>> content_digest(empty) == content_digest(Matrix.build(0, empty.jurisdiction, {},
+    ...                                                      Settings(hotline_office="O")))
+    False
+    """
+    return _digest(matrix.jurisdiction, map(rule_row, matrix.rules.values()), matrix.settings)
+
+
+def _digest(j: Jurisdiction, rule_rows: Iterable[Mapping[str, Any]], s: Settings) -> str:
+    """:func:`content_digest` from the rules' rows (``rule_row`` or the stored rows: a commit
+    has made them for its diff, a load has read them, so neither serialises 55,000 rules
+    twice). Rows are positional lists under their field names, one orjson document with
+    sorted keys (the ``when`` maps), hashed once."""
+    def rows(kind: str, items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        pick = _PICK[kind]
+        picked = [pick(row) for row in items]
+        picked.sort(key=_FIRST)
+        return {"fields": CONTENT_FIELDS[kind], "rows": picked}
+
+    document = {
+        "units": rows("units", map(_unit_row, j.units.values())),
+        "areas": rows("areas", map(_area_row, j.areas.values())),
+        "categories": rows("categories", map(_category_row, j.categories.values())),
+        "rules": rows("rules", rule_rows),
+        "settings": rows("settings", [{"hotline_office": s.hotline_office,
+                                       "timezone": s.timezone}]),
+    }
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+_FIRST = itemgetter(0)
+
+
 _TABLES: dict[str, tuple[Table, str]] = {
     "units": (units, "code"), "areas": (areas, "code"), "categories": (categories, "code"),
     "settings": (settings, "code"), "rules": (rules_table, "id"),
@@ -123,8 +201,15 @@ def list_versions(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def load_matrix(conn: Connection, version: int | None = None) -> Matrix:
-    """The matrix as it stood at ``version`` (default: the current one)."""
+def load_matrix(conn: Connection, version: int | None = None, *,
+                verify: bool = True) -> Matrix:
+    """The matrix as it stood at ``version`` (default: the current one).
+
+    Its digest is computed from the rows read and compared with the one recorded when the
+    version was committed: rows changed since (by hand, by a broken copy) raise
+    ``RulesetCorrupt`` (``ruleset_digest_mismatch``) — a version whose rules are not what
+    was committed is never served. With ``verify=False`` (replay, and the base of a change
+    that replaces it) the matrix is returned anyway; :attr:`Matrix.is_intact` says which."""
     head = current_version(conn)
     if version is None:
         version = head
@@ -139,11 +224,29 @@ def load_matrix(conn: Connection, version: int | None = None) -> Matrix:
         [Category(r["code"], r["name"], r["parent"], r["departmental"], r["default_unit"],
                   Intake(r["intake"]) if r["intake"] else None)
          for r in _latest(conn, "categories", version).values()])
-    rules = {k: rule_from_row(r) for k, r in _latest(conn, "rules", version).items()}
+    rule_rows = _latest(conn, "rules", version)
+    rules = {k: rule_from_row(r) for k, r in rule_rows.items()}
     s = {k: r["value"] for k, r in _latest(conn, "settings", version).items()}
-    return Matrix.build(version, j, rules,
-                        Settings(hotline_office=s.get("hotline_office"),
-                                 timezone=s.get("timezone") or "Asia/Shanghai"))
+    settings_ = Settings(hotline_office=s.get("hotline_office"),
+                         timezone=s.get("timezone") or "Asia/Shanghai")
+    recorded = conn.execute(select(ruleset_versions.c.digest)
+                            .where(ruleset_versions.c.version == version)).scalar()
+    matrix = Matrix.build(version, j, rules, settings_,
+                          digest=_digest(j, rule_rows.values(), settings_),
+                          recorded_digest=recorded)
+    if verify and not matrix.is_intact:
+        log.error("rule-set version %d: its rows do not match the digest recorded when it was "
+                  "committed (recorded %s, now %s)", version, recorded, matrix.digest)
+        raise _corrupt(matrix)
+    return matrix
+
+
+def _corrupt(matrix: Matrix) -> RulesetCorrupt:
+    return RulesetCorrupt(
+        f"rule-set version {matrix.version} is not what was committed: its rows were changed "
+        "afterwards (content digest mismatch); activate an earlier version",
+        code="ruleset_digest_mismatch", version=matrix.version,
+        recorded_digest=matrix.recorded_digest, digest=matrix.digest)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -219,8 +322,10 @@ def validate(base: Matrix, change: ChangeSet) -> tuple[Matrix, ProblemList]:
     return Matrix.build(base.version, new_j, r, s), problems
 
 
-def diff(base: Matrix, target: Matrix, report: ChangeReport) -> dict[str, list[Any]]:
-    """Fill ``report`` and return the revision rows to write per kind."""
+def diff(base: Matrix, target: Matrix, report: ChangeReport,
+         rule_rows: list[Mapping[str, Any]] | None = None) -> dict[str, list[Any]]:
+    """Fill ``report`` and return the revision rows to write per kind; ``rule_rows``, if
+    given, receives the row of every rule of ``target`` (its digest reads them)."""
     rows: dict[str, list[Any]] = {k: [] for k in KINDS}
     pairs: list[tuple[str, Mapping[str, Any], Mapping[str, Any], Any]] = [
         ("units", base.jurisdiction.units, target.jurisdiction.units, _unit_row),
@@ -232,8 +337,11 @@ def diff(base: Matrix, target: Matrix, report: ChangeReport) -> dict[str, list[A
          lambda v: v),
     ]
     for kind, old, new, to_row in pairs:
+        keep = rule_rows if kind == "rules" and rule_rows is not None else None
         for code, value in new.items():
             row = to_row(value)
+            if keep is not None:
+                keep.append(row)
             if code not in old:
                 report.added[kind].append(code)
                 rows[kind].append((code, row, False))
@@ -258,17 +366,24 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
            now: datetime) -> tuple[Matrix, ChangeReport]:
     """Validate and write a change as one new rule-set version (or nothing, if it changes
     nothing). Raises BundleInvalid with every problem; Conflict if another writer won."""
+    if not base.is_intact and not _replaces_everything(base, change):
+        # built on rows changed behind quanze's back, the change would carry them into a
+        # version with a fresh digest, served as if committed
+        raise _corrupt(base)
     target, problems = validate(base, change)
     problems.raise_if_any("change")
     report = ChangeReport(base.version, base.version)
-    rows = diff(base, target, report)
+    rule_rows: list[Mapping[str, Any]] = []
+    rows = diff(base, target, report, rule_rows)
     if report.is_empty:
         return base, report
     version = base.version + 1
+    digest = _digest(target.jurisdiction, rule_rows, target.settings)
     try:
         with conn.begin_nested():
             conn.execute(insert(ruleset_versions).values(
-                version=version, created_at=now, actor=actor, note=note[:500]))
+                version=version, created_at=now, actor=actor, note=note[:500],
+                digest=digest))
     except IntegrityError as exc:
         raise Conflict("the matrix changed while this change was prepared; retry",
                        code="ruleset_conflict", version=version) from exc
@@ -292,7 +407,19 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
     report.version = version
     rules = {k: replace(v, revision=revisions.get(k, v.revision))
              for k, v in target.rules.items()}
-    return Matrix.build(version, target.jurisdiction, rules, target.settings), report
+    return Matrix.build(version, target.jurisdiction, rules, target.settings, digest=digest,
+                        recorded_digest=digest), report
+
+
+def _replaces_everything(base: Matrix, change: ChangeSet) -> bool:
+    """Does ``change`` name every unit, area, category and rule of ``base`` (a new value or
+    a retirement) and the settings, so that nothing of ``base`` is carried over? (Activating
+    an earlier version, an import with ``mode=replace`` and settings.)"""
+    j = base.jurisdiction
+    return change.settings is not None and all(
+        set(existing) <= set(named) for existing, named in (
+            (j.units, change.units), (j.areas, change.areas),
+            (j.categories, change.categories), (base.rules, change.rules)))
 
 
 def _last_revisions(conn: Connection, rule_ids: list[str]) -> dict[str, int]:

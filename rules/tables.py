@@ -34,6 +34,8 @@ decisions = Table(
     Column("id", String(40), primary_key=True),
     Column("ticket_id", String(100)),
     Column("ruleset_version", Integer, nullable=False),
+    # the content digest of the matrix the decision was made by (null before digests)
+    Column("ruleset_digest", String(64)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("as_of", UTCDateTime, nullable=False),
     Column("category", String(64), nullable=False),

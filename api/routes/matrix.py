@@ -277,7 +277,7 @@ def get_versions(services: ServicesDep, caller: CallerDep,
         versions = list_versions(conn, limit=limit)
     return {**services.router.status(), "versions": [
         {"version": v["version"], "created_at": v["created_at"].isoformat(),
-         "actor": v["actor"], "note": v["note"]} for v in versions]}
+         "actor": v["actor"], "note": v["note"], "digest": v["digest"]} for v in versions]}
 
 
 @router.post("/versions/{version}/activate", response_model=ChangeOut,

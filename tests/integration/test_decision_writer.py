@@ -19,7 +19,8 @@ NOW = datetime(2026, 11, 26, 2, 0, 0, 123456, tzinfo=UTC)
 
 def row(decision_id: str, **changes: Any) -> dict[str, Any]:
     base = {
-        "id": decision_id, "ticket_id": "T-1", "ruleset_version": 3, "created_at": NOW,
+        "id": decision_id, "ticket_id": "T-1", "ruleset_version": 3, "ruleset_digest": None,
+        "created_at": NOW,
         "as_of": NOW - timedelta(hours=2), "category": "030101", "area": "110199001",
         "status": "routed", "lead": "JD-HP", "rule_id": "R-0301-01",
         "request": {"category": "030101", "text": "小区内有人私搭乱建"},
