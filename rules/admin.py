@@ -26,6 +26,7 @@ from rules.store import (
     ChangeSet,
     Matrix,
     commit,
+    corruption,
     current_version,
     rule_row,
 )
@@ -134,6 +135,8 @@ def activate_version(db: DbEngine, router: Router, version: int, *, actor: str, 
     cannot serve it."""
     with db.connect() as conn:
         target = router.at_version(conn, version)
+    if not target.is_intact:  # its rows changed after its commit: not a way back
+        raise corruption(target)
     return apply(db, router, restore_version(target), actor=actor,
                  note=f"activate version {version}", now=now, after=after)
 

@@ -237,11 +237,11 @@ def load_matrix(conn: Connection, version: int | None = None, *,
     if verify and not matrix.is_intact:
         log.error("rule-set version %d: its rows do not match the digest recorded when it was "
                   "committed (recorded %s, now %s)", version, recorded, matrix.digest)
-        raise _corrupt(matrix)
+        raise corruption(matrix)
     return matrix
 
 
-def _corrupt(matrix: Matrix) -> RulesetCorrupt:
+def corruption(matrix: Matrix) -> RulesetCorrupt:
     return RulesetCorrupt(
         f"rule-set version {matrix.version} is not what was committed: its rows were changed "
         "afterwards (content digest mismatch); activate an earlier version",
@@ -369,7 +369,7 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
     if not base.is_intact and not _replaces_everything(base, change):
         # built on rows changed behind quanze's back, the change would carry them into a
         # version with a fresh digest, served as if committed
-        raise _corrupt(base)
+        raise corruption(base)
     target, problems = validate(base, change)
     problems.raise_if_any("change")
     report = ChangeReport(base.version, base.version)

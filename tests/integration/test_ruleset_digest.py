@@ -193,6 +193,9 @@ def test_no_change_is_built_on_a_tampered_version_but_activating_a_good_one_is(
         assert refused.json()["code"] == "ruleset_digest_mismatch"
         with db.connect() as conn:
             assert load_matrix(conn, verify=False).version == bad  # nothing written
+        tampered = fresh.post(f"/v1/versions/{bad}/activate")  # not a way back
+        assert tampered.status_code == 409
+        assert tampered.json()["code"] == "ruleset_digest_mismatch"
         ok(fresh.post(f"/v1/versions/{good}/activate"))
         assert recorded_digest(db, bad + 1) == recorded_digest(db, good)
         routed = ok(fresh.post("/v1/route", json=TICKET))
