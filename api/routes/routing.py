@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, Services, ServicesDep, get_caller
 from api.schemas import BatchOut, BatchRequest, DecisionOut, RouteRequest
 from jurisdiction.errors import LimitExceeded, Unavailable
+from rules import admin
 from rules.model import Decision, Status, Ticket
 from rules.service import (
     decision_document,
@@ -74,7 +75,7 @@ def record_many(services: ServicesDep, caller: CallerDep, decided: list[Decided]
     documents: list[dict[str, Any]] = []
     serialise = services.db.dialect.name == "sqlite"
     with (services.write_lock if serialise else contextlib.nullcontext()), \
-            services.db.begin() as conn:
+            admin.write_transaction(services.db) as conn:
         for request, ticket, decision, document in decided:
             hook = services.on_decision
             if hook is not None:
