@@ -278,7 +278,7 @@ def test_a_postgresql_crash_mid_load_loses_nothing_acknowledged_and_heals_itself
         postgres.stop("immediate")  # a crash: no checkpoint, WAL replayed at start
         time.sleep(1.0)
         postgres.start()
-        wait_until_routing(server)
+        healed = wait_until_routing(server)
         time.sleep(1.0)
     assert server.process.poll() is None  # the same server, never restarted
 
@@ -292,6 +292,9 @@ def test_a_postgresql_crash_mid_load_loses_nothing_acknowledged_and_heals_itself
     with server.db.connect() as conn:
         stored = set(conn.execute(select(decisions.c.id)).scalars())
         stored_events = set(conn.execute(select(ticket_events.c.ticket_id)).scalars())
+    refused = sum(1 for _, status, *_ in load.answers if status != 200)
+    print(f"\nfaults: crash mid-load: {len(decided)} decisions and {len(evented)} events "
+          f"acknowledged, {refused} answers 503, routing again {healed} s after the start")
     assert decided <= stored, f"{len(decided - stored)} acknowledged decisions lost"
     assert evented <= stored_events, f"{len(evented - stored_events)} acknowledged events lost"
 
@@ -308,6 +311,10 @@ def test_a_frozen_database_leaves_health_answering_and_routes_refused_with_503(
             route = c.post("/v1/route", json={"category": "030102", "ticket_id": "FROZEN-1"})
             health_again = c.get("/v1/health")
             ready = c.get("/v1/health/ready")
+        print(f"\nfaults: frozen: health {health.elapsed.total_seconds():.3f} s and "
+              f"{health_again.elapsed.total_seconds():.3f} s, route 503 in "
+              f"{route.elapsed.total_seconds():.2f} s, ready 503 in "
+              f"{ready.elapsed.total_seconds():.2f} s")
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
