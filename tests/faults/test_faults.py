@@ -307,6 +307,7 @@ def test_a_frozen_database_leaves_health_answering_and_routes_refused_with_503(
         os.kill(pid, signal.SIGSTOP)
     try:
         with server.client(timeout=20) as c:
+            time.sleep(1.0)  # past the key cache's check interval: the route asks the database
             health = c.get("/v1/health")
             route = c.post("/v1/route", json={"category": "030102", "ticket_id": "FROZEN-1"})
             health_again = c.get("/v1/health")
