@@ -13,6 +13,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 
+from rules.admin import WRITER_OPTION
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -43,7 +45,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A writer's transaction takes the write lock at once: a deferred one that read
+            # and then wrote after another connection's commit failed at once ("database is
+            # locked"; the busy timeout does not cover it). Readers stay deferred, so they
+            # never wait for a writer (WAL).
+            writes = conn.get_execution_options().get(WRITER_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)

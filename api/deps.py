@@ -6,17 +6,20 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, KeyCache, authenticate
 from api.settings import AppSettings
 from arbitration import audit
+from jurisdiction.errors import Unavailable
 from rules.service import DecisionBatch, Router
 from rules.store import ChangeReport, Matrix
+
+T = TypeVar("T")
 
 
 def audit_matrix_change(conn: Connection, report: ChangeReport, base: Matrix, matrix: Matrix,
@@ -71,15 +74,40 @@ async def get_caller(request: Request) -> Caller:
     tick = keys.ticker()
     if keys.is_due(tick):
         keys.checking = True
+        started = threading.Event()
+
+        def refresh() -> None:
+            started.set()
+            try:
+                keys.refresh(services.db, tick)
+            finally:
+                keys.checking = False  # when it is done, even after the request gave up
+
         try:
-            await run_in_threadpool(keys.refresh, services.db, tick)
-        finally:
-            keys.checking = False
+            await _bounded(services, refresh)
+        except Unavailable:
+            if not started.is_set():
+                keys.checking = False
+            raise
     caller = keys.lookup(key, tick, services.clock)
     if caller is None:
-        caller = await run_in_threadpool(_authenticate, services, key)
+        caller = await _bounded(services, _authenticate, services, key)
         keys.remember(key, caller, tick, services.clock)
     return caller
+
+
+async def _bounded(services: Services, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread, waited for at most the write timeout; then 503
+    ``database_unavailable``. A frozen database held the request whose key check fell due
+    (one every half second) for as long as it stayed frozen (tests/faults). The thread is
+    left to finish; while a key check is still running no other request starts one."""
+    try:
+        with anyio.fail_after(services.settings.write_timeout):
+            return await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True)
+    except TimeoutError:
+        raise Unavailable("the database does not answer in time; retry shortly",
+                          code="database_unavailable",
+                          timeout=services.settings.write_timeout) from None
 
 
 def api_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy import Engine as DbEngine
 
 from arbitration import audit
+from rules import admin
 from rules.privacy import kept_keywords
 from rules.store import current_version
 from rules.tables import decisions
@@ -118,7 +119,7 @@ def purge_text(db: DbEngine, *, before: datetime, now: datetime, actor: str,
     seen = removed = kept = 0
     last: tuple[datetime, str] | None = None
     while True:
-        with db.begin() as conn:
+        with admin.write_transaction(db) as conn:
             query = select(d.id, d.created_at, d.request).where(
                 d.created_at < before, d.text_removed_at.is_(None))
             if last is not None:
@@ -147,7 +148,7 @@ def purge_text(db: DbEngine, *, before: datetime, now: datetime, actor: str,
     report = PurgeReport(before=before, dry_run=dry_run, decisions=seen,
                          texts_removed=removed, keywords_kept=kept, keywords_version=version)
     if not dry_run and seen:
-        with db.begin() as conn:
+        with admin.write_transaction(db) as conn:
             audit.record(conn, actor=actor, action="privacy_purge", subject="decisions",
                          before=None, after=report.as_dict(), at=now)
     return report

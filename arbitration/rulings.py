@@ -840,8 +840,9 @@ def rule_dispute(db: DbEngine, router: Router, dispute_id: str, request: RulingR
     """
     for attempt in range(3):
         try:
-            return _rule_once(db, router, dispute_id, request, arbiter=arbiter, actor=actor,
-                              now=now, after=after, plan_digest=plan_digest)
+            with admin.writer_queue(db):  # a ruling writes the matrix: it queues with edits
+                return _rule_once(db, router, dispute_id, request, arbiter=arbiter,
+                                  actor=actor, now=now, after=after, plan_digest=plan_digest)
         except Conflict as exc:
             if exc.code not in ("ruleset_conflict", "ruling_race") or attempt == 2:
                 raise
@@ -853,8 +854,9 @@ def _rule_once(db: DbEngine, router: Router, dispute_id: str, request: RulingReq
                after: admin.AfterCommit | None, plan_digest: str | None) -> dict[str, Any]:
     ruling_id = new_ruling_id()
     new_matrix: Matrix | None = None
-    with db.begin() as conn:
-        service.load_dispute(conn, dispute_id, for_update=True)  # rulings queue up here
+    with admin.write_transaction(db) as conn:
+        admin.lock_matrix(conn)  # before the head is read, so the plan's base stays the head
+        service.load_dispute(conn, dispute_id, for_update=True)
         dispute, base, gone, rule = _ruling_inputs(conn, router, dispute_id, request,
                                                    arbiter=arbiter, ruling_id=ruling_id)
         plan = plan_ruling(conn, base, request, dispute, rule=rule, retired=gone, now=now,

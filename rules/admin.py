@@ -3,16 +3,29 @@
 Each opens one transaction, reads the current matrix, builds a :class:`~rules.store.ChangeSet`
 with pure code, commits it as one new rule-set version and installs it in the router, so that
 routing uses it at once.
+
+Matrix writers queue; they do not race. Within a process they wait their turn before taking a
+pooled connection (:func:`writer_queue`); across processes the database orders them:
+on PostgreSQL a transaction-level advisory lock taken first in the transaction, on SQLite
+``BEGIN IMMEDIATE`` (:data:`WRITER_OPTION`). Each writer then reads the head it will extend,
+so two edits of different rules both succeed, one after the other; a ``Conflict`` is left
+for true conflicts (a rule id that exists, a dispute already ruled). Before this, 16 of 20
+concurrent creates of different rules got 409 ``ruleset_conflict`` on PostgreSQL, and 13 of
+20 a 503 on SQLite (a deferred transaction that read, then wrote after another writer's
+commit, fails at once with ``database is locked``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import Conflict, InvalidInput, NotFound, ProblemList
@@ -36,11 +49,57 @@ from rules.store import (
 AfterCommit = Callable[[Connection, ChangeReport, Matrix, Matrix, str, datetime], None]
 
 
+#: Execution option of a connection whose transactions write. On SQLite ``api.db`` begins
+#: them with ``BEGIN IMMEDIATE``, taking the database's write lock before the first read:
+#: a deferred transaction that read and then wrote after another connection's commit failed
+#: at once (SQLITE_BUSY_SNAPSHOT; the busy timeout does not apply to it).
+WRITER_OPTION = "quanze_writer"
+
+#: PostgreSQL advisory lock class of matrix writers ("qz"); the second key is the schema's
+#: hash, so test schemas on one server do not queue behind each other
+MATRIX_LOCK_CLASS = 0x717A
+
+_queues: weakref.WeakKeyDictionary[DbEngine, threading.Lock] = weakref.WeakKeyDictionary()
+_queues_lock = threading.Lock()
+
+
+def writer_queue(db: DbEngine) -> threading.Lock:
+    """This process's queue of matrix writers to ``db`` (one lock per engine). Taken before
+    a connection, so a waiting writer holds no pooled connection (20 writers waiting on the
+    database held 20 of them, and reads starved), and held until the writer has installed
+    its matrix, so the next one compiles only after that."""
+    with _queues_lock:
+        lock = _queues.get(db)
+        if lock is None:
+            lock = _queues[db] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def write_transaction(db: DbEngine) -> Iterator[Connection]:
+    """A transaction that writes: on SQLite it holds the write lock from its start (so what
+    it reads is still true when it writes), on PostgreSQL it is an ordinary transaction."""
+    with db.connect().execution_options(**{WRITER_OPTION: True}) as conn, conn.begin():
+        yield conn
+
+
+def lock_matrix(conn: Connection) -> None:
+    """Wait, inside ``conn``'s transaction, until no other transaction is changing the matrix
+    (released at commit or rollback; taking it again in the same transaction is free).
+    Call it before reading the head version: under PostgreSQL's default isolation (read
+    committed) every later statement then sees the previous writer's commit. On SQLite the
+    writer's ``BEGIN IMMEDIATE`` already excludes every other writer."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:cls, hashtext(current_schema()))"),
+                     {"cls": MATRIX_LOCK_CLASS})
+
+
 def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *, actor: str,
           note: str, now: datetime, after: AfterCommit | None = None,
           conn: Connection | None = None,
           dry_run: bool = False) -> tuple[Matrix, ChangeReport]:
-    """Build and commit a change on the newest matrix; retry if another writer won the race.
+    """Build and commit a change on the newest matrix, in turn with other writers
+    (:func:`writer_queue`, :func:`lock_matrix`).
 
     With ``conn`` the change joins the caller's transaction (a ruling writes its rule in the
     same transaction as the ruling) and the router is updated by the caller via
@@ -51,21 +110,26 @@ def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *,
     if conn is not None:
         return _apply_in(conn, router, build, actor=actor, note=note, now=now, after=after)
     if dry_run:
-        with db.connect() as c, c.begin() as transaction:
+        with writer_queue(db), write_transaction(db) as c:
+            lock_matrix(c)
             matrix, report = _apply_in(c, router, build, actor=actor, note=note, now=now,
                                        after=after)
-            transaction.rollback()
+            c.rollback()
         report.dry_run = True
         return matrix, report
+    # Writers are queued, so the version race is lost only to a process that does not queue
+    # (an older release during an upgrade); that is retried. Other conflicts are true ones.
     for attempt in range(3):
         try:
-            with db.begin() as c:
-                matrix, report = _apply_in(c, router, build, actor=actor, note=note, now=now,
-                                           after=after)
-            router.install(matrix)
+            with writer_queue(db):
+                with write_transaction(db) as c:
+                    lock_matrix(c)
+                    matrix, report = _apply_in(c, router, build, actor=actor, note=note,
+                                               now=now, after=after)
+                router.install(matrix)
             return matrix, report
-        except Conflict:
-            if attempt == 2:
+        except Conflict as exc:
+            if exc.code != "ruleset_conflict" or attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
@@ -73,6 +137,7 @@ def apply(db: DbEngine, router: Router, build: Callable[[Matrix], ChangeSet], *,
 def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], ChangeSet], *,
               actor: str, note: str, now: datetime,
               after: AfterCommit | None) -> tuple[Matrix, ChangeReport]:
+    lock_matrix(conn)  # a caller's transaction (a ruling) should have taken it already
     base = router.current()
     if current_version(conn) != base.version:
         base = router.at_version(conn, current_version(conn))

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, Services, ServicesDep, get_caller
 from api.schemas import BatchOut, BatchRequest, DecisionOut, RouteRequest
 from jurisdiction.errors import LimitExceeded, Unavailable
+from rules import admin
 from rules.model import Decision, Status, Ticket
 from rules.service import (
     decision_document,
@@ -74,7 +75,7 @@ def record_many(services: ServicesDep, caller: CallerDep, decided: list[Decided]
     documents: list[dict[str, Any]] = []
     serialise = services.db.dialect.name == "sqlite"
     with (services.write_lock if serialise else contextlib.nullcontext()), \
-            services.db.begin() as conn:
+            admin.write_transaction(services.db) as conn:
         for request, ticket, decision, document in decided:
             hook = services.on_decision
             if hook is not None:
@@ -121,6 +122,15 @@ async def route(request: Request) -> Response:
         raise Unavailable("the decision could not be stored in time; retry shortly",
                           code="database_unavailable",
                           timeout=services.settings.write_timeout) from None
+    except Exception as exc:
+        # The group commit writes through the DB-API itself, so a lost connection arrives as
+        # the driver's own error, not SQLAlchemy's: it answered 500 while PostgreSQL
+        # restarted (tests/faults). An outage is a 503 like any other.
+        dbapi = services.db.dialect.loaded_dbapi
+        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+            raise Unavailable("the decision could not be stored; retry shortly",
+                              code="database_unavailable") from exc
+        raise
     # The document is built by quanze and shaped as DecisionOut (tested); returning it as
     # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
     return Response(orjson.dumps(document), media_type="application/json")
