@@ -17,7 +17,8 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api.db import SQLITE_BUSY_MS
 from api.tables import api_key_epoch, api_keys
 from arbitration import audit
 from arbitration.disputes import Arbiter
@@ -245,6 +247,21 @@ def is_expired(caller: Caller, now: datetime) -> bool:
     return caller.expires_at is not None and now >= caller.expires_at
 
 
+@contextmanager
+def _briefly(conn: Connection) -> Iterator[None]:
+    """Wait at most a tenth of a second for SQLite's write lock: a last-use time can wait for
+    the next check, but the request that carries it must not queue behind matrix writers (it
+    answered 503 after 2 s while twelve rule edits held the lock in turn)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA busy_timeout = 100")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+
 @dataclass
 class KeyCache:
     """The keys one server has verified, so that a routing call does not read the key table.
@@ -310,8 +327,10 @@ class KeyCache:
             self.epoch = epoch
         if pending:
             try:
-                with db.begin() as conn:
+                with db.begin() as conn, _briefly(conn):
                     record_last_used(conn, pending)
-            except Exception:  # a lost last-use time must not refuse the request
-                log.warning("could not record the last use of %d key(s)", len(pending),
-                            exc_info=True)
+            except Exception:  # busy or lost: kept for the next check, never a refusal
+                for key_id, used in pending.items():
+                    self.pending.setdefault(key_id, used)
+                log.info("last use of %d key(s) left for the next check", len(pending),
+                         exc_info=True)

@@ -24,10 +24,15 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: how long a SQLite connection waits for the write lock before "database is locked" (ms)
+SQLITE_BUSY_MS = 30_000
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _dumps)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                 "timeout": SQLITE_BUSY_MS / 1000},
                                **kwargs)
 
         @event.listens_for(engine, "connect")

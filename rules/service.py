@@ -31,6 +31,7 @@ from jurisdiction.errors import (
     LimitExceeded,
     NotFound,
     RulesetCorrupt,
+    Unavailable,
 )
 from jurisdiction.model import Intake
 from jurisdiction.model import unit_ref as model_unit_ref
@@ -526,8 +527,20 @@ class DecisionWriter:
                 errors.append(None)
             except Exception as exc:
                 self._discard()
-                errors.append(exc)
+                errors.append(self._translated(exc))
         return errors
+
+    def _translated(self, exc: Exception) -> Exception:
+        """The driver's own error for a lost or refused connection becomes quanze's
+        ``Unavailable`` (a 503 the client retries): the writer talks to the DB-API directly,
+        so SQLAlchemy never wraps it (it answered 500 while PostgreSQL restarted)."""
+        dbapi = self._db.dialect.loaded_dbapi
+        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+            outage = Unavailable("the decision could not be stored; retry shortly",
+                                 code="database_unavailable")
+            outage.__cause__ = exc
+            return outage
+        return exc
 
     def _insert(self, params: list[list[Any]]) -> None:
         if self._connection is None:

@@ -122,15 +122,6 @@ async def route(request: Request) -> Response:
         raise Unavailable("the decision could not be stored in time; retry shortly",
                           code="database_unavailable",
                           timeout=services.settings.write_timeout) from None
-    except Exception as exc:
-        # The group commit writes through the DB-API itself, so a lost connection arrives as
-        # the driver's own error, not SQLAlchemy's: it answered 500 while PostgreSQL
-        # restarted (tests/faults). An outage is a 503 like any other.
-        dbapi = services.db.dialect.loaded_dbapi
-        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
-            raise Unavailable("the decision could not be stored; retry shortly",
-                              code="database_unavailable") from exc
-        raise
     # The document is built by quanze and shaped as DecisionOut (tested); returning it as
     # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
     return Response(orjson.dumps(document), media_type="application/json")
