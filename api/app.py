@@ -4,7 +4,7 @@ the database engine and the router, and closes them."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -16,11 +16,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.db import make_engine, upgrade
-from api.deps import Services, utc_now
+from api.deps import Services, get_caller, utc_now
 from api.routes import disputes, graph, keys, matrix, routing, rulings, stats, tickets
 from api.settings import AppSettings
 from jurisdiction.errors import Unavailable
@@ -171,6 +172,7 @@ def create_app(settings: AppSettings | None = None, *,
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "an API key from `quanze keys create`"}}
             schema["security"] = [{"bearer": []}]
+            problems.document_errors(schema, _routes(app.routes), caller=get_caller)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -206,3 +208,14 @@ def create_app(settings: AppSettings | None = None, *,
     app.include_router(stats.router)
     app.include_router(keys.router)
     return app
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Routes as declared, those of included routers too (FastAPI 0.16x wraps an included
+    router; tests/e2e/test_openapi_problems.py notices if that changes)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route
