@@ -43,6 +43,30 @@ OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items()
               for method in item]
 
 
+def known_ids(client: TestClient, path: str) -> dict[str, Any]:
+    """Ids that exist, for the path parameters of ``path`` (random ids reach little beyond a
+    404): the contract bundle's codes, and a ticket, decision and dispute made here."""
+    known: dict[str, Any] = {"rule_id": "R-0301-01", "version": 1}
+    known["code"] = {"units": "D-CG", "areas": "110199001",
+                     "categories": "030101"}.get(path.split("/")[2], "")
+    if "{ticket_id}" in path or "{decision_id}" in path or "{dispute_id}" in path:
+        decision = client.post("/v1/route", json={
+            "ticket_id": "T-FUZZ", "category": "030101", "area": "110199001"}).json()
+        known["decision_id"] = decision["decision_id"]
+        assert client.post("/v1/tickets/T-FUZZ/events", json={
+            "type": "dispatched", "unit": "JD-HP"}).status_code == 200
+        known["ticket_id"] = "T-FUZZ"
+        dispute = client.post("/v1/disputes", json={
+            "parties": ["D-CG", "JD-HP"], "ticket_id": "T-FUZZ"})
+        assert dispute.status_code == 201, dispute.text
+        known["dispute_id"] = dispute.json()["id"]
+    return {name: known[name] for name in _path_parameters(path) if name in known}
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
 def _send(client: TestClient, case: Any) -> Any:
     kwargs = case.as_transport_kwargs(base_url="http://testserver")
     # The admin key of the fixture, not the one generated for the security scheme.
@@ -63,21 +87,26 @@ def test_generated_inputs_get_no_5xx_and_only_documented_answers(
         app_client: TestClient, method: str, path: str) -> None:
     assert app_client.put("/v1/bundle", json=contract_bundle()).status_code == 200
     operation = SCHEMA[path][method]
+    known = known_ids(app_client, path)
     statuses: collections.Counter[int] = collections.Counter()
     takes_input = "requestBody" in DOCUMENT["paths"][path][method.lower()] or any(
         operation.iter_parameters())
     modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if takes_input else [])
-    for mode in modes:
-
+    def explore(strategy: Any) -> None:
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=strategy)
         def run(case: Any) -> None:
             response = _send(app_client, case)
             statuses[response.status_code] += 1
             case.validate_response(response, checks=CHECKS)
 
         run()
+
+    for mode in modes:
+        explore(operation.as_strategy(generation_mode=mode))
+        if known:
+            explore(operation.as_strategy(generation_mode=mode, path_parameters=known))
     assert statuses, "no request was sent"
     if REPORT:
         with open(REPORT, "a") as out:
