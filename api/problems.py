@@ -188,8 +188,9 @@ def install(app: FastAPI) -> None:
             # same 422 as for JSON that does not parse, here and on the routes that read
             # their body themselves (/v1/route, /v1/bundle).
             return problem(422, "invalid_json", "the body is not JSON text (UTF-8)")
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-                401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "http_error")
+        code = getattr(exc, "code", None) or {
+            404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+            401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(DBAPIError)
