@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -96,15 +97,13 @@ def document_errors(schema: dict[str, Any], routes: Iterable[BaseRoute],
 
     Every one is ``application/problem+json`` with the ``Problem`` schema; an operation
     that does not authenticate says so (``security: []``)."""
-    from fastapi.routing import APIRoute
-
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for route in routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
             statuses = {int(s) for s in operation.get("responses", {})
                         if str(s).isdigit() and int(s) >= 400}
