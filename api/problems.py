@@ -120,10 +120,11 @@ def document_errors(schema: dict[str, Any], routes: Iterable[BaseRoute],
                 statuses.add(422)
             responses = operation.setdefault("responses", {})
             for status in sorted(statuses):
-                declared = responses.get(str(status), {})
-                responses[str(status)] = {
-                    "description": declared.get("description") or MEANINGS.get(status, ""),
-                    "content": content}
+                # A route's own description stands, except FastAPI's generic 422 one.
+                declared = responses.get(str(status), {}).get("description")
+                if status == 422 or not declared:
+                    declared = MEANINGS.get(status, "")
+                responses[str(status)] = {"description": declared, "content": content}
                 if status == 503:
                     responses[str(status)]["headers"] = {"Retry-After": {
                         "description": "seconds to wait before retrying",
