@@ -4,7 +4,8 @@ the database engine and the router, and closes them."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -16,11 +17,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.db import make_engine, upgrade
-from api.deps import Services, utc_now
+from api.deps import Services, get_caller, utc_now
 from api.routes import disputes, graph, keys, matrix, routing, rulings, stats, tickets
 from api.settings import AppSettings
 from jurisdiction.errors import Unavailable
@@ -37,10 +39,20 @@ class _BodyTooLarge(HTTPException):
     400) and the problem handler answers 413 wherever it is caught."""
 
 
+class _NulInBody(HTTPException):
+    """Raised by RequestLimits' receive when a JSON body escapes a NUL character."""
+
+    code = "invalid_character"
+
+
+#: ``\u0000`` in JSON text, unless its backslash is itself escaped (an even run before it)
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 class RequestLimits:
-    """Refuses, before any route sees it, a request whose path or query holds a NUL character
-    (422) or whose body is over the limit (413), as problem+json (a pure ASGI middleware: no
-    per-request task, unlike ``@app.middleware``).
+    """Refuses, before any route sees it, a request whose path, query or JSON body holds a NUL
+    character (422) or whose body is over the limit (413), as problem+json (a pure ASGI
+    middleware: no per-request task, unlike ``@app.middleware``).
 
     A declared ``Content-Length`` over the limit is refused before anything is read. The bytes
     actually received are counted too: a chunked body (no length) or one that sends more than
@@ -72,14 +84,22 @@ class RequestLimits:
                 return
         received = 0
         started = False
+        tail = b""
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.limit:
                     raise _BodyTooLarge(413, f"request body is larger than {self.limit} bytes")
+                # A NUL in any string of a JSON body answered 500 on PostgreSQL (its text
+                # cannot hold one) wherever the string was stored: a unit's name, a note, a
+                # statement. The tail carries an escape cut between two chunks.
+                if _JSON_NUL.search(tail + chunk):
+                    raise _NulInBody(422, "the body holds a NUL character (\\u0000)")
+                tail = (tail + chunk)[-64:]
             return message
 
         async def watched_send(message: Message) -> None:
@@ -93,6 +113,12 @@ class RequestLimits:
             if started:
                 raise
             await self._refusal()(scope, receive, send)
+        except _NulInBody:
+            if started:
+                raise
+            await problems.problem(
+                422, "invalid_character",
+                "the body holds a NUL character (\\u0000)")(scope, receive, send)
 
 
 def _has_nul(scope: Scope) -> bool:
@@ -171,6 +197,7 @@ def create_app(settings: AppSettings | None = None, *,
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "an API key from `quanze keys create`"}}
             schema["security"] = [{"bearer": []}]
+            problems.document_errors(schema, _routes(app.routes), caller=get_caller)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -206,3 +233,14 @@ def create_app(settings: AppSettings | None = None, *,
     app.include_router(stats.router)
     app.include_router(keys.router)
     return app
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Routes as declared, those of included routers too (FastAPI 0.16x wraps an included
+    router; tests/e2e/test_openapi_problems.py notices if that changes)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from api.render import render
 from arbitration import graphs as arbitration_graphs
 from arbitration import statistics
-from jurisdiction.errors import InvalidInput, NotFound, QuanzeError
+from jurisdiction.errors import InvalidInput, QuanzeError
 from jurisdiction.model import AreaLevel, UnitKind
 from rules import graphs
 from rules.store import Matrix
@@ -72,8 +72,9 @@ def build(matrix: Matrix, view: str, focus: str | None, *, at: datetime,
     j = matrix.jurisdiction
     lookup = {"unit": j.units, "category": j.categories, "area": j.areas, "matrix": j.areas}
     if focus not in lookup[view]:
-        raise NotFound(f"unknown focus {focus!r} for the {view} view",
-                       code="unknown_focus", field="focus")
+        # A code in the request, not a record looked up: 422 naming the field (contract.md).
+        raise InvalidInput(f"unknown focus {focus!r} for the {view} view",
+                           code="unknown_focus", field="focus")
     if category is not None and category not in j.categories:
         raise InvalidInput(f"unknown category {category!r}", code="unknown_category",
                            field="category")

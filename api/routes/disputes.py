@@ -15,7 +15,7 @@ from api.deps import CallerDep, Services, ServicesDep
 from api.routes.tickets import check_place, check_units, write_transaction
 from arbitration import service
 from arbitration.tickets import Event, EventType
-from jurisdiction.errors import Forbidden, NotFound, QuanzeError
+from jurisdiction.errors import Forbidden, InvalidInput, NotFound, QuanzeError
 from rules.model import Decision, Ticket
 from rules.service import get_decision, unit_ref
 from rules.store import Matrix
@@ -141,8 +141,11 @@ def open_dispute(body: DisputeCreate, services: ServicesDep,
         if body.ticket_id is not None:
             ticket = service.load_ticket(conn, body.ticket_id)
             if ticket is None:
-                raise NotFound(f"unknown ticket {body.ticket_id!r}", code="ticket_not_found",
-                               field="ticket_id", ticket_id=body.ticket_id)
+                # A reference in the body, not the resource of the path: 422 naming the
+                # field (contract.md), like an unknown unit or category.
+                raise InvalidInput(f"unknown ticket {body.ticket_id!r}",
+                                   code="unknown_ticket", field="ticket_id",
+                                   ticket_id=body.ticket_id)
             category, area = category or ticket.category, area or ticket.area
             interim = interim or ticket.holder
         policy = service.load_policy(conn, service.district_of(matrix, area))

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api import problems
 from api.deps import CallerDep, ServicesDep
 from api.graphs import render_view
 
@@ -14,7 +15,8 @@ router = APIRouter(prefix="/v1", tags=["graphs"])
 
 @router.get("/graph", summary="A responsibility graph",
             responses={200: {"content": {"image/svg+xml": {}, "image/png": {},
-                                         "text/vnd.graphviz": {}, "application/json": {}}}})
+                                         "text/vnd.graphviz": {}, "application/json": {}}},
+                       **problems.may(404, 413)})
 async def graph(services: ServicesDep, caller: CallerDep,
                 view: str = Query(description="unit | category | area | matrix | hotspots | "
                                   "ticket | lineage"),

@@ -194,7 +194,9 @@ def retire_rule(rule_id: str, services: ServicesDep, caller: CallerDep) -> dict[
 
 # -- bundle, version, verify -------------------------------------------------------------------
 
-@router.put("/bundle", response_model=ChangeOut, summary="Import a bundle (all or nothing)")
+@router.put("/bundle", response_model=ChangeOut, summary="Import a bundle (all or nothing)",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "description": "a bundle (contract.md)"}}}}})
 async def put_bundle(
         request: Request, services: ServicesDep, caller: CallerDep,
         mode: Literal["merge", "replace"] = "merge",

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -130,6 +130,9 @@ async def route(request: Request) -> Response:
 router.add_api_route(
     "/route", route, methods=["POST"], response_model=DecisionOut,
     summary="Route one ticket (派单)", route_class_override=DirectRoute,
+    # Not run (DirectRoute's endpoint reads the caller itself): declares the authentication,
+    # and so its problem responses, in the OpenAPI document.
+    dependencies=[Depends(get_caller)],
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/RouteRequest"}}}}})
 

@@ -24,7 +24,7 @@ from api.schemas import Instant
 from arbitration import service
 from arbitration.tables import idempotency_keys
 from arbitration.tickets import CLIENT_EVENT_TYPES, Event, EventType
-from jurisdiction.errors import Conflict, Forbidden, InvalidInput, NotFound
+from jurisdiction.errors import Conflict, Forbidden, InvalidInput
 from rules import admin
 from rules.store import Matrix
 
@@ -243,8 +243,8 @@ def _district(services: Services, district: str | None) -> str | None:
         return None
     matrix = services.router.current()
     if district not in matrix.jurisdiction.areas:
-        raise NotFound(f"unknown area {district!r}", code="area_not_found", field="district",
-                       area_code=district)
+        raise InvalidInput(f"unknown area {district!r}", code="unknown_area",
+                           field="district", area_code=district)
     return matrix.jurisdiction.district_of(district)
 
 

@@ -35,7 +35,7 @@ CASES: list[tuple[str, str, str, str, int, str]] = [
      '{"rules": [{"id": "R-X", "category": "030101", "lead": "D-CG", "basis": "b",'
      ' "valid_to": "9999-12-31T23:59:59-08:00"}]}', 422, "bundle_invalid"),
     ("a NUL in a ticket id", "POST", "/v1/route",
-     '{"category": "030101", "ticket_id": "T\\u0000X"}', 422, "invalid_request"),
+     '{"category": "030101", "ticket_id": "T\\u0000X"}', 422, "invalid_character"),
     ("a NUL in a path", "GET", "/v1/tickets/T%00X", "", 422, "invalid_character"),
     ("a NUL in a query", "GET", "/v1/disputes?party=D%00", "", 422, "invalid_character"),
     ("a NUL in a rule filter", "GET", "/v1/rules?category=03%000101", "", 422,
