@@ -29,13 +29,10 @@ def _settings() -> AppSettings:
 def _services() -> Iterator[Any]:
     """The app's services for one command, closed when it ends."""
     from api.deps import Services
-    from rules.admin import WRITER_OPTION
     from rules.service import Router
 
     settings = _settings()
-    # A command is short and usually writes: its SQLite transactions take the write lock at
-    # once, so one run beside a busy server queues instead of failing "database is locked".
-    db = make_engine(settings.database_url).execution_options(**{WRITER_OPTION: True})
+    db = make_engine(settings.database_url)
     router = Router(db, refresh_interval=0.0)
     try:
         upgrade(db)

@@ -73,6 +73,12 @@ def app_client(database_url: str, clock: Clock) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture
+def loaded_client(app_client: TestClient) -> TestClient:
+    """An admin's client of an app holding the contract bundle."""
+    assert app_client.put("/v1/bundle", json=contract_bundle()).status_code == 200
+    return app_client
+
 
 def contract_bundle() -> dict[str, Any]:
     """The bundle of contract.md, extended a little."""

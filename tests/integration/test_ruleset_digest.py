@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
 from api.app import create_app
-from api.auth import create_key
 from api.settings import AppSettings
 from jurisdiction.errors import RulesetCorrupt
 from jurisdiction.model import Jurisdiction
@@ -39,14 +38,8 @@ TICKET = {"category": "030102", "area": "110199001"}  # R-030102-01: D-CG leads
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    app = create_app(AppSettings(database_url=database_url, refresh_interval=0.0))
-    with TestClient(app) as c:
-        with app.state.services.db.begin() as conn:
-            key = create_key(conn, role="admin", name="t", unit=None, now=NOW)
-        c.headers["Authorization"] = f"Bearer {key}"
-        assert c.put("/v1/bundle", json=contract_bundle()).status_code == 200
-        yield c
+def client(loaded_client: TestClient) -> TestClient:
+    return loaded_client
 
 
 @contextmanager

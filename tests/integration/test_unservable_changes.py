@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.auth import create_key
 from api.cli import main
 from api.settings import AppSettings
 from rules import admin
@@ -37,14 +35,8 @@ def too_many_rules(count: int = 300) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    app = create_app(AppSettings(database_url=database_url, refresh_interval=0.0))
-    with TestClient(app) as c:
-        with app.state.services.db.begin() as conn:
-            key = create_key(conn, role="admin", name="t", unit=None, now=NOW)
-        c.headers["Authorization"] = f"Bearer {key}"
-        assert c.put("/v1/bundle", json=contract_bundle()).status_code == 200
-        yield c
+def client(loaded_client: TestClient) -> TestClient:
+    return loaded_client
 
 
 def test_a_bundle_the_engine_cannot_serve_is_refused_and_nothing_is_written(
