@@ -4,10 +4,6 @@ after its commit is not served (issue 9 §2). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,7 +27,12 @@ from rules.store import Matrix, content_digest, load_matrix
 from rules.tables import decisions
 from rules.tables import rules as rules_table
 from tests.conftest import contract_bundle
-from tests.integration.test_version_atomicity import MARKER, WRITER, _bundle
+from tests.integration.test_version_atomicity import (
+    MARKER,
+    _bundle,
+    another_process_importing,
+    watch,
+)
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 TICKET = {"category": "030102", "area": "110199001"}  # R-030102-01: D-CG leads
@@ -231,31 +232,21 @@ def test_while_another_process_imports_every_decision_carries_its_versions_diges
         db: Engine, database_url: str, tmp_path: Path) -> None:
     count = 15
     router = Router(db, refresh_interval=0.0)
+    used: dict[int, set[str]] = {}
+
+    def look() -> None:
+        matrix, decision = router.decide(Ticket(**TICKET, as_of=NOW))
+        assert decision.rule is not None
+        basis = matrix.rules[MARKER].basis
+        assert basis == f"m{matrix.version - first}", (matrix.version, basis)
+        used.setdefault(matrix.version, set()).add(matrix.digest)
+
     try:
         admin.apply(db, router, lambda base: admin.bundle_changes(
             parse_bundle(_bundle(0)), base, mode="merge"), actor="t", note="", now=NOW)
         first = router.current().version
-        bundles = tmp_path / "bundles.json"
-        bundles.write_text(json.dumps([_bundle(n) for n in range(count + 1)]))
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(bundles),
-                                   str(count)], cwd=Path(__file__).parents[2])
-        used: dict[int, set[str]] = {}
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline:
-                done = writer.poll() is not None
-                matrix, decision = router.decide(Ticket(**TICKET, as_of=NOW))
-                assert decision.rule is not None
-                basis = matrix.rules[MARKER].basis
-                assert basis == f"m{matrix.version - first}", (matrix.version, basis)
-                used.setdefault(matrix.version, set()).add(matrix.digest)
-                if done:
-                    break
-        finally:
-            if writer.poll() is None:
-                writer.kill()
-            writer.wait()
-        assert writer.returncode == 0
+        with another_process_importing(database_url, tmp_path, count) as finished:
+            watch(finished, look)
         assert router.status()["degraded"] is False
     finally:
         router.close()

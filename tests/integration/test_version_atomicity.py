@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,37 @@ WRITER = textwrap.dedent('''
 ''')
 
 
+@contextmanager
+def another_process_importing(database_url: str, tmp_path: Path,
+                              count: int) -> Iterator[Callable[[], bool]]:
+    """A second process importing ``_bundle(1)`` … ``_bundle(count)``, one version each, while
+    the caller reads; yields a function that says whether it has finished. The caller
+    imports ``_bundle(0)`` first."""
+    bundles = tmp_path / "bundles.json"
+    bundles.write_text(json.dumps([_bundle(n) for n in range(count + 1)]))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(bundles),
+                               str(count)], cwd=Path(__file__).parents[2])
+    try:
+        yield lambda: writer.poll() is not None
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait()
+    assert writer.returncode == 0
+
+
+def watch(finished: Callable[[], bool], look: Callable[[], None], *,
+          seconds: float = 120) -> None:
+    """Call ``look`` until the writer has finished (once more after that), at most
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done = finished()
+        look()
+        if done:
+            return
+
+
 def test_another_process_never_sees_a_version_without_its_rules_while_imports_run(
         db: Engine, database_url: str, tmp_path: Path) -> None:
     count = 20
@@ -86,26 +119,16 @@ def test_another_process_never_sees_a_version_without_its_rules_while_imports_ru
         first = router.current().version
     finally:
         router.close()
-    bundles = tmp_path / "bundles.json"
-    bundles.write_text(json.dumps([_bundle(n) for n in range(count + 1)]))
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(bundles),
-                               str(count)], cwd=Path(__file__).parents[2])
     seen: set[int] = set()
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            done = writer.poll() is not None
-            with db.connect() as conn:
-                head = current_version(conn)
-                basis = load_matrix(conn, head).rules[MARKER].basis
-            assert basis == f"m{head - first}", f"version {head} was seen with rules {basis}"
-            seen.add(head)
-            if done:
-                break
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-        writer.wait()
-    assert writer.returncode == 0
+
+    def look() -> None:
+        with db.connect() as conn:
+            head = current_version(conn)
+            basis = load_matrix(conn, head).rules[MARKER].basis
+        assert basis == f"m{head - first}", f"version {head} was seen with rules {basis}"
+        seen.add(head)
+
+    with another_process_importing(database_url, tmp_path, count) as finished:
+        watch(finished, look)
     assert max(seen) == first + count
     assert len(seen) > 2  # the reader really looked while the writer wrote
