@@ -120,9 +120,6 @@ class DisputeState:
         return self.status in ACTIVE_STATUSES
 
     def as_dict(self) -> dict[str, Any]:
-        def iso(t: datetime | None) -> str | None:
-            return t.isoformat() if t else None
-
         return {"id": self.id, "status": str(self.status), "parties": list(self.parties),
                 "ticket_id": self.ticket_id, "category": self.category, "area": self.area,
                 "opened_at": self.opened_at.isoformat(), "reason": str(self.reason),
@@ -362,3 +359,8 @@ def withdraw(state: DisputeState, now: datetime) -> DisputeState:
         raise _closed(state, "withdrawn")
     return replace(state, status=DisputeStatus.WITHDRAWN, stage_deadline=None,
                    stage_deadline_provisional=False, closed_at=now)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``moment`` in ISO 8601, or None (the JSON form of an optional time)."""
+    return moment.isoformat() if moment is not None else None

@@ -64,6 +64,7 @@ from arbitration.disputes import (
     DisputeState,
     DisputeStatus,
     Statement,
+    iso,
 )
 from arbitration.policy import DEFAULT_POLICY, Policy
 from arbitration.tables import (
@@ -215,7 +216,7 @@ def retime_provisional_deadlines(conn: Connection,
         if result.rowcount != 1:
             continue  # claimed or closed concurrently: its new stage has its own deadline
         payload = {"stage": str(after.status),
-                   "before": _iso(before.stage_deadline), "after": _iso(after.stage_deadline),
+                   "before": iso(before.stage_deadline), "after": iso(after.stage_deadline),
                    "provisional": after.stage_deadline_provisional}
         _dispute_event(conn, row["id"], "deadline_revised", actor=actor, at=now,
                        payload=payload)
@@ -226,10 +227,6 @@ def retime_provisional_deadlines(conn: Connection,
                             "provisional": payload["provisional"]}, at=now)
         changed += 1
     return changed
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def calendar_findings(conn: Connection, matrix: Matrix, at: datetime) -> list[Finding]:
@@ -473,7 +470,7 @@ def ticket_document(state: TicketState, units: Mapping[str, Unit] | None = None,
                                  "proposed_unit": _ref(units, pending["proposed_unit"])}
     if policy is not None:
         deadline = return_deadline(state, policy) if not state.accepted else None
-        doc["return_deadline"] = deadline.isoformat() if deadline is not None else None
+        doc["return_deadline"] = iso(deadline)
         doc["return_deadline_provisional"] = (deadline is not None
                                               and is_return_deadline_provisional(state, policy))
     return doc

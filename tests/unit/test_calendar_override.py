@@ -39,12 +39,7 @@ from arbitration.tickets import (
     return_deadline,
 )
 from jurisdiction.errors import InvalidInput
-
-
-def at(text: str) -> datetime:
-    """A Beijing-time moment from ``YYYY-MM-DD HH:MM``."""
-    return datetime.fromisoformat(text.replace(" ", "T") + "+08:00")
-
+from tests.unit.test_arbitration_domain import at
 
 #: An illustrative override for 2027 (not the State Council's notice, which is not out yet):
 #: New Year's Day off, and a Spring Festival week with a Sunday worked in lieu.
