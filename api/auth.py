@@ -54,9 +54,15 @@ class Caller:
     role: str
     unit: str | None = None
     expires_at: datetime | None = None
+    #: a person signed in to the workbench (api.staff), rather than a key
+    login: str | None = None
 
     @property
     def actor(self) -> str:
+        """Who the audit log names: the key's role and name, or a person's with their login
+        (two people may share a name)."""
+        if self.login is not None:
+            return f"{self.role}:{self.name}（{self.login}）"
         return f"{self.role}:{self.name}"
 
     @property

@@ -18,7 +18,7 @@ from api import demo
 from api.db import make_engine, upgrade
 from api.deps import utc_now
 from api.settings import AppSettings
-from jurisdiction.errors import BundleInvalid, NotFound, QuanzeError
+from jurisdiction.errors import BundleInvalid, InvalidInput, NotFound, QuanzeError
 
 
 def _settings() -> AppSettings:
@@ -302,6 +302,83 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         doc, key = rotate_key(conn, args.id, actor=_Cli().actor, now=utc_now())
     print(f"密钥 {doc['id']}（{doc['name']}）已换新，旧密钥作废；新密钥只显示这一次：")
     print(key)
+    return 0
+
+
+ROLE_NAMES = {"admin": "系统管理员", "editor": "目录编辑", "arbiter": "裁定员",
+              "router": "热线派单", "unit": "承办单位", "viewer": "只读"}
+
+
+def _password(args: argparse.Namespace) -> str:
+    """--password, or one line from standard input (asked for on a terminal, not echoed)."""
+    if args.password is not None:
+        return str(args.password)
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("密码：")
+        if getpass.getpass("再次输入密码：") != first:
+            raise InvalidInput("the two passwords differ", code="password_mismatch",
+                               field="password")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from api.staff import create_user
+
+    with _services() as services:
+        units = services.router.current().jurisdiction.units
+        password = _password(args)
+        with services.db.begin() as conn:
+            doc = create_user(conn, login=args.login, name=args.name, role=args.role,
+                              unit=args.unit, password=password, now=utc_now(),
+                              actor=_Cli().actor, units=units)
+    unit = f"，单位 {units[doc['unit']].name}（{doc['unit']}）" if doc["unit"] else ""
+    print(f"已创建账号 {doc['login']}（{doc['name']}，{ROLE_NAMES[doc['role']]}{unit}）")
+    return 0
+
+
+def cmd_users_reset(args: argparse.Namespace) -> int:
+    from api.staff import reset_password
+
+    with _services() as services:
+        password = _password(args)
+        with services.db.begin() as conn:
+            doc = reset_password(conn, args.login, password, now=utc_now(),
+                                 actor=_Cli().actor)
+    print(f"账号 {doc['login']}（{doc['name']}）的密码已重置，已解除锁定，原有登录会话已结束")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    from api.staff import set_disabled
+
+    with _services() as services, services.db.begin() as conn:
+        doc = set_disabled(conn, args.login, not args.enable, now=utc_now(),
+                           actor=_Cli().actor)
+    if args.enable:
+        print(f"账号 {doc['login']}（{doc['name']}）已启用")
+    else:
+        print(f"账号 {doc['login']}（{doc['name']}）已停用，其登录会话已结束")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from api.staff import list_users
+
+    with _services() as services, services.db.connect() as conn:
+        users = list_users(conn)
+    if args.json:
+        print(json.dumps(users, ensure_ascii=False, indent=1))
+        return 0
+    now = utc_now()
+    for u in users:
+        locked = u["locked_until"] and datetime.fromisoformat(u["locked_until"]) > now
+        state = "已停用" if u["disabled"] else "已锁定" if locked else "正常"
+        print(f"{u['login']:<16} {u['name']:<8} {ROLE_NAMES[u['role']]:<6} "
+              f"单位 {u['unit'] or '-':<10} {state}  最近登录 {u['last_login_at'] or '从未登录'}")
+    print(f"共 {len(users)} 个账号")
     return 0
 
 
@@ -678,6 +755,27 @@ def build_parser() -> argparse.ArgumentParser:
     s = keys.add_parser("rotate", help="a new secret for a key (same id, role, unit)")
     s.add_argument("id")
     s.set_defaults(func=cmd_keys_rotate)
+    users = sub.add_parser("users", help="staff accounts of the workbench").add_subparsers(
+        dest="users", required=True)
+    s = users.add_parser("create", help="create an account (the password is read from "
+                         "standard input when --password is not given)")
+    s.add_argument("--login", required=True)
+    s.add_argument("--name", required=True, help="the person's name, as pages show it")
+    s.add_argument("--role", required=True, help="admin, editor, arbiter, router, unit, viewer")
+    s.add_argument("--unit", help="the unit the person works for (required for role unit)")
+    s.add_argument("--password")
+    s.set_defaults(func=cmd_users_create)
+    s = users.add_parser("reset", help="set a new password; unlocks, ends the sessions")
+    s.add_argument("--login", required=True)
+    s.add_argument("--password")
+    s.set_defaults(func=cmd_users_reset)
+    s = users.add_parser("disable", help="disable an account; its sessions end at once")
+    s.add_argument("--login", required=True)
+    s.add_argument("--enable", action="store_true", help="enable it again instead")
+    s.set_defaults(func=cmd_users_disable)
+    s = users.add_parser("list", help="every account: login, name, role, unit, state")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_users_list)
     s = sub.add_parser("graph", help="render a responsibility graph")
     s.add_argument("--view", required=True)
     s.add_argument("--focus")
