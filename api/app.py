@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import pages, problems
 from api.db import make_engine, upgrade
 from api.deps import Services, get_caller, utc_now
 from api.routes import disputes, graph, keys, matrix, routing, rulings, stats, tickets
@@ -185,8 +185,10 @@ def create_app(settings: AppSettings | None = None, *,
             router.close()
             db.dispose()
 
-    app = FastAPI(title="quanze", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    problems.install(app)
+    # /docs is served by api.pages from vendored Swagger UI (no CDN); ReDoc is not offered.
+    app = FastAPI(title="quanze", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    problems.install(app, pages=pages.page_error)
 
     def openapi() -> dict[str, Any]:
         # The key is read by api.deps.get_caller; declare it here so /docs can send it.
@@ -232,6 +234,7 @@ def create_app(settings: AppSettings | None = None, *,
     app.include_router(rulings.router)
     app.include_router(stats.router)
     app.include_router(keys.router)
+    pages.install(app)
     return app
 
 

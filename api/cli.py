@@ -305,10 +305,6 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-ROLE_NAMES = {"admin": "系统管理员", "editor": "目录编辑", "arbiter": "裁定员",
-              "router": "热线派单", "unit": "承办单位", "viewer": "只读"}
-
-
 def _password(args: argparse.Namespace) -> str:
     """--password, or one line from standard input (asked for on a terminal, not echoed)."""
     if args.password is not None:
@@ -325,6 +321,7 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
+    from api.auth import ROLE_NAMES
     from api.staff import create_user
 
     with _services() as services:
@@ -365,6 +362,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
+    from api.auth import ROLE_NAMES
     from api.staff import list_users
 
     with _services() as services, services.db.connect() as conn:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from api.auth import Caller, KeyCache, authenticate
 from api.settings import AppSettings
+from api.staff import SESSION_COOKIE, Staff, session_staff
 from arbitration import audit
 from jurisdiction.errors import Unavailable
 from rules.service import DecisionBatch, Router
@@ -70,6 +71,15 @@ async def get_caller(request: Request) -> Caller:
     measurable share of every routing call.)"""
     services: Services = request.app.state.services
     key = api_key(request.scope["headers"]) or ""
+    if not key and request.method in ("GET", "HEAD"):
+        # A person signed in to the workbench reads the API from the browser (a graph, a
+        # ticket) with the session cookie. Reads only: a write needs a key, or a form of
+        # the workbench with its CSRF token.
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            staff = await _bounded(services, _session_staff, services, token)
+            if staff is not None:
+                return staff.caller
     keys = services.keys
     tick = keys.ticker()
     if keys.is_due(tick):
@@ -127,6 +137,11 @@ def api_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         elif name == b"x-api-key" and key is None:
             key = value.decode("latin-1")
     return key
+
+
+def _session_staff(services: Services, token: str) -> Staff | None:
+    with services.db.begin() as conn:
+        return session_staff(conn, token, now=services.clock())
 
 
 def _authenticate(services: Services, key: str | None) -> Caller:

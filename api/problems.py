@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -154,9 +154,25 @@ def _is_plain(value: Any) -> bool:
     return isinstance(value, str | int | bool)
 
 
-def install(app: FastAPI) -> None:
+#: renders an error as a page of the workbench when the request was for one (else None):
+#: ``(request, status, code, error)``; the error is None for errors quanze did not raise
+PageErrors = Callable[[Request, int, str, QuanzeError | None], Response | None]
+
+
+def install(app: FastAPI, pages: PageErrors | None = None) -> None:
+    """Every error as problem+json; with ``pages``, an error on a page of the workbench (a
+    path outside the API) as a page in Chinese instead."""
+
+    def as_page(request: Request, response: Response,
+                exc: QuanzeError | None = None) -> Response:
+        if pages is None:
+            return response
+        code = json.loads(bytes(response.body)).get("code", "error")
+        page = pages(request, response.status_code, code, exc)
+        return response if page is None else page
+
     @app.exception_handler(QuanzeError)
-    async def _quanze(request: Request, exc: QuanzeError) -> JSONResponse:
+    async def _quanze(request: Request, exc: QuanzeError) -> Response:
         extra: dict[str, Any] = {"context": {k: v for k, v in exc.context.items()
                                              if _is_plain(v)}}
         if "field" in exc.context:
@@ -171,47 +187,49 @@ def install(app: FastAPI) -> None:
         response = problem(exc.status, exc.code, exc.message, **extra)
         if exc.status == 503:
             response.headers["Retry-After"] = str(RETRY_AFTER)
-        return response
+        return as_page(request, response, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field_of(e.get("loc", ())), "message": e.get("msg", ""),
                    "type": e.get("type", "")} for e in exc.errors()]
         fields = ", ".join(sorted({e["field"] or "(body)" for e in errors}))
-        return problem(422, "invalid_request", f"invalid request: {fields}",
-                       field=errors[0]["field"] if errors else None, errors=errors)
+        return as_page(request, problem(422, "invalid_request", f"invalid request: {fields}",
+                                        field=errors[0]["field"] if errors else None,
+                                        errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8): the
             # same 422 as for JSON that does not parse, here and on the routes that read
             # their body themselves (/v1/route, /v1/bundle).
-            return problem(422, "invalid_json", "the body is not JSON text (UTF-8)")
+            return as_page(request, problem(422, "invalid_json",
+                                            "the body is not JSON text (UTF-8)"))
         code = getattr(exc, "code", None) or {
             404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
             401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        return as_page(request, problem(exc.status_code, code, str(exc.detail)))
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         # A lost or refused connection (or a pool that cannot hand one out) is an outage the
         # client can retry; anything else the driver raised is an unexpected error.
         if exc.connection_invalidated or _is_outage(exc):
-            return _unavailable(exc)
-        return _internal(request, exc)
+            return as_page(request, _unavailable(exc))
+        return as_page(request, _internal(request, exc))
 
     @app.exception_handler(DisconnectionError)
-    async def _disconnected(request: Request, exc: DisconnectionError) -> JSONResponse:
-        return _unavailable(exc)
+    async def _disconnected(request: Request, exc: DisconnectionError) -> Response:
+        return as_page(request, _unavailable(exc))
 
     @app.exception_handler(PoolTimeout)
-    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
-        return _unavailable(exc)
+    async def _pool(request: Request, exc: PoolTimeout) -> Response:
+        return as_page(request, _unavailable(exc))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _internal(request, exc)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return as_page(request, _internal(request, exc))
 
 
 def _is_outage(exc: DBAPIError) -> bool:

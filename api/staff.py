@@ -43,6 +43,8 @@ SESSION_HOURS = 12
 #: the session's last request is written at most this often
 SEEN_SECONDS = 60
 MIN_PASSWORD = 10
+#: the cookie that holds a session's token
+SESSION_COOKIE = "quanze_session"
 
 _LOGIN = re.compile(r"[A-Za-z][A-Za-z0-9._-]{1,63}")
 _hasher = PasswordHasher()
