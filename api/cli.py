@@ -79,16 +79,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("数据库中已有派单目录，按原样提供服务")
         with services.db.begin() as conn:
             key = create_key(conn, role="admin", name="demo", unit=None, now=utc_now())
+            password = _demo_staff(conn) if fresh else None
     if fresh:
         counts = asyncio.run(_seed_history(key))
         print(f"已通过接口生成示例历史：{counts['tickets']} 张工单，"
               f"{counts['disputes']} 起争议，{counts['rulings']} 项裁定")
     url = f"http://{args.host}:{args.port}"
     print(f"quanze 示范区：{url}  （接口文档：{url}/docs）")
+    if password is not None:
+        from api.auth import ROLE_NAMES
+
+        print("工作台示范账号（密码相同，只显示这一次）：")
+        for login, name, role, unit in demo.STAFF:
+            print(f"  {login:<10} {name}（{ROLE_NAMES[role]}{'，' + unit if unit else ''}）")
+        print(f"  密码：{password}")
     print(f"管理员密钥：{key}")
     sys.stdout.flush()
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _demo_staff(conn: Any) -> str:
+    """The demo's staff accounts, with one password (``QUANZE_DEMO_PASSWORD``, else a new
+    random one), which is returned to be printed once."""
+    import secrets
+
+    from api.staff import create_user
+
+    password = os.environ.get("QUANZE_DEMO_PASSWORD") or f"qz{secrets.token_hex(5)}"
+    for login, name, role, unit in demo.STAFF:
+        create_user(conn, login=login, name=name, role=role, unit=unit, password=password,
+                    now=utc_now(), actor=_Cli().actor)
+    return password
 
 
 async def _seed_history(key: str) -> dict[str, int]:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.pages.web import (
-    SESSION_COOKIE,
     SIGNIN_COOKIE,
     FormErrors,
     FormStaffDep,
@@ -19,7 +18,7 @@ from api.pages.web import (
     safe_next,
     services_of,
 )
-from api.staff import SESSION_HOURS, sign_in, sign_out
+from api.staff import SESSION_COOKIE, SESSION_HOURS, sign_in, sign_out
 from jurisdiction.errors import QuanzeError
 
 router = APIRouter(include_in_schema=False)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,16 +23,11 @@ from api.staff import create_user
 from tests.conftest import Clock
 
 PASSWORD = "qingshui2026"
+#: the clock of tests/conftest.py's ``clock`` fixture, when the demo's history is made
+START = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
-#: login -> (name, role, unit)
-STAFF = {
-    "wangmin": ("王敏", "arbiter", None),
-    "zhaoqiang": ("赵强", "arbiter", None),
-    "chengguan": ("陈光", "unit", "D-CG"),
-    "weijian": ("魏健", "unit", "D-WJ"),
-    "rexian": ("李红", "router", "O-RX"),
-    "chakan": ("查看员", "viewer", None),
-}
+#: the demo's accounts (api.demo.STAFF), by login: (name, role, unit)
+STAFF = {login: (name, role, unit) for login, name, role, unit in demo.STAFF}
 
 
 @dataclass
@@ -63,8 +61,8 @@ def sign_in(client: TestClient, login: str, password: str) -> object:
                                        "csrf_token": csrf_of(page.text), "next": "/"})
 
 
-@pytest.fixture
-def workbench(database_url: str, clock: Clock) -> Iterator[Workbench]:
+def _load_demo(database_url: str, clock: Clock) -> None:
+    """The demo district, its history (made through the API) and the demo's accounts."""
     app = create_app(AppSettings(database_url=database_url, refresh_interval=0.0), clock=clock)
     with TestClient(app) as api:
         services = app.state.services
@@ -77,4 +75,26 @@ def workbench(database_url: str, clock: Clock) -> Iterator[Workbench]:
             for login, (name, role, unit) in STAFF.items():
                 create_user(conn, login=login, name=name, role=role, unit=unit,
                             password=PASSWORD, now=clock(), actor="cli:tests")
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo loaded once per test process into a SQLite file that each test copies
+    (loading it takes seconds; copying, milliseconds)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    _load_demo(f"sqlite:///{path}", Clock(START))
+    return path
+
+
+@pytest.fixture
+def workbench(database_url: str, clock: Clock, demo_sqlite: Path) -> Iterator[Workbench]:
+    assert clock() == START
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(demo_sqlite) as source, \
+                sqlite3.connect(database_url.removeprefix("sqlite:///")) as copy:
+            source.backup(copy)
+    else:
+        _load_demo(database_url, clock)
+    app = create_app(AppSettings(database_url=database_url, refresh_interval=0.0), clock=clock)
+    with TestClient(app):
         yield Workbench(app=app, clock=clock)
