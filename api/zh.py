@@ -461,6 +461,10 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "unnamed_column": ("有数据的列缺少表头",),
 }
 
+#: Context keys whose value is never replaced by a name (a field path, an enumeration value).
+_KEEP_CODES = frozenset({"field", "status", "type", "outcome", "role", "tier", "urgency",
+                         "stage", "reason", "reason_code", "deadline", "signed_at", "at"})
+
 FALLBACK = "操作未能完成（错误代码：{code}），请联系系统管理员"
 
 
@@ -488,15 +492,26 @@ def _fields(template: str) -> list[str]:
     return [name for _, name, _, _ in _FORMATTER.parse(template) if name]
 
 
-def message(exc: QuanzeError) -> str:
+def message(exc: QuanzeError, *, names: Mapping[str, str] | None = None) -> str:
     """The Chinese sentence for ``exc``: its code's first template that the context can fill,
-    or a generic sentence naming the code (never the English ``message``)."""
-    return message_for(exc.code, exc.context)
+    or a generic sentence naming the code (never the English ``message``). ``names`` (code →
+    name, e.g. of the matrix's units) shows a unit's name where the context holds its code.
+
+    >>> from jurisdiction.errors import Conflict
+    >>> err = Conflict("…", code="not_owner", unit="JD-HP", owner="D-CG")
+    >>> message(err, names={"D-CG": "区城管委"})
+    '只有当前承办单位「区城管委」可以办理此项操作'
+    """
+    return message_for(exc.code, exc.context, names=names)
 
 
-def message_for(code: str, context: Mapping[str, Any] | None = None) -> str:
+def message_for(code: str, context: Mapping[str, Any] | None = None, *,
+                names: Mapping[str, str] | None = None) -> str:
     """:func:`message` for a code and its context, e.g. a problem+json body's."""
     ctx = {k: v for k, v in (context or {}).items() if v is not None and v != ""}
+    if names:
+        ctx = {k: names.get(v, v) if isinstance(v, str) and k not in _KEEP_CODES else v
+               for k, v in ctx.items()}
     for template in MESSAGES.get(code, ()):
         if all(name in ctx for name in _fields(template)):
             return _FORMATTER.vformat(template, (), ctx)

@@ -325,3 +325,12 @@ def test_every_finding_of_verify_and_warning_of_a_ruling_has_a_chinese_name() ->
 
 def test_times_are_shown_in_beijing_time_with_the_weekday() -> None:
     assert zh.format_time("2026-12-01T01:30:00+00:00") == "2026年12月1日 星期二 09:30"
+
+
+def test_a_units_name_is_shown_where_the_context_holds_its_code() -> None:
+    err = _raised(_late_return)
+    names = {"D-CG": "区城管委", "unit": "不应替换字段"}
+    assert zh.message(err, names=names) == (
+        "退单时限已于2025年10月9日 星期四 10:00届满，该工单视为「区城管委」已接收，不得退单")
+    field_err = QuanzeError("…", code="invalid_value", field="unit")
+    assert zh.message(field_err, names=names) == "「单位」的取值无效"
