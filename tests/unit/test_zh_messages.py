@@ -10,6 +10,7 @@ over several lines are found too; a plain regex over ``code="…"`` cross-checks
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -334,3 +335,9 @@ def test_a_units_name_is_shown_where_the_context_holds_its_code() -> None:
         "退单时限已于2025年10月9日 星期四 10:00届满，该工单视为「区城管委」已接收，不得退单")
     field_err = QuanzeError("…", code="invalid_value", field="unit")
     assert zh.message(field_err, names=names) == "「单位」的取值无效"
+
+
+def test_the_examples_in_zh_docstrings_hold() -> None:
+    # api/ is outside the suite's --doctest-modules packages
+    result = doctest.testmod(zh)
+    assert result.attempted >= 8 and result.failed == 0
