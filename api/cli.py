@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api import demo
+from api import demo, zh
 from api.db import make_engine, upgrade
 from api.deps import utc_now
 from api.settings import AppSettings
@@ -614,7 +614,7 @@ def _save_policy(services: Any, district: str | None, data: dict[str, Any]) -> d
 def _policy_error(exc: QuanzeError) -> int:
     field = exc.context.get("field")
     where = f"，字段 {field}" if field else ""
-    print(f"错误（{exc.code}{where}）：{exc.message}", file=sys.stderr)
+    print(f"错误（{exc.code}{where}）：{zh.message(exc)}", file=sys.stderr)
     return 1
 
 
@@ -870,13 +870,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except BundleInvalid as exc:
-        print(f"错误：{exc.message}", file=sys.stderr)
+        print(f"错误（{exc.code}）：{zh.message(exc)}", file=sys.stderr)
         for p in exc.problems:
             where = f"{p.location}" + (f" [{p.field}]" if p.field else "")
             print(f"  {where}: {p.message}", file=sys.stderr)
         return 1
     except QuanzeError as exc:
-        print(f"错误（{exc.code}）：{exc}", file=sys.stderr)
+        print(f"错误（{exc.code}）：{zh.message(exc)}", file=sys.stderr)
         return 1
 
 
