@@ -34,9 +34,7 @@ from arbitration.disputes import Arbiter
 from jurisdiction.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 
 ROLES = ("admin", "editor", "arbiter", "router", "unit", "viewer")
-#: the roles as staff read them
-ROLE_NAMES = {"admin": "系统管理员", "editor": "目录编辑", "arbiter": "裁定员",
-              "router": "热线派单", "unit": "承办单位", "viewer": "只读"}
+
 
 #: how long a verified key is trusted before it is looked up again (expiry is checked on
 #: every use; revocation and rotation are caught by the epoch, see :class:`KeyCache`)

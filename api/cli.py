@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
     print(f"quanze 示范区：{url}  （接口文档：{url}/docs）")
     if password is not None:
-        from api.auth import ROLE_NAMES
+        from api.zh import ROLE as ROLE_NAMES
 
         print("工作台示范账号（密码相同，只显示这一次）：")
         for login, name, role, unit in demo.STAFF:
@@ -343,8 +343,8 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    from api.auth import ROLE_NAMES
     from api.staff import create_user
+    from api.zh import ROLE as ROLE_NAMES
 
     with _services() as services:
         units = services.router.current().jurisdiction.units
@@ -384,8 +384,8 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from api.auth import ROLE_NAMES
     from api.staff import list_users
+    from api.zh import ROLE as ROLE_NAMES
 
     with _services() as services, services.db.connect() as conn:
         users = list_users(conn)

@@ -425,6 +425,20 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     # accounts, keys and audit
     "invalid_role": ("角色无效，应为系统管理员、目录编辑、裁定员、热线派单、承办单位或只读之一",),
     "unit_required": ("承办单位角色须指定所属单位",),
+    # staff accounts and sign-in (api/staff.py, api/pages)
+    "sign_in_failed": ("用户名或密码错误",),
+    "account_locked": (
+        "该账号因连续输错密码已被锁定，请于 {until:time} 后再试，或请系统管理员重置密码",
+        "该账号因连续输错密码已被锁定，请稍后再试，或请系统管理员重置密码",
+    ),
+    "account_disabled": ("该账号已停用，请联系系统管理员",),
+    "csrf_failed": ("页面已失效（安全校验未通过），请刷新页面后重新提交",),
+    "weak_password": ("密码至少 10 位，且须同时包含字母和数字",),
+    "password_mismatch": ("两次输入的密码不一致",),
+    "invalid_login": ("用户名须为 2–64 位字母、数字、点、下划线或连字符，并以字母开头",),
+    "invalid_name": ("姓名须为 1–200 个字符",),
+    "login_taken": ("用户名「{login}」已被占用",),
+    "user_not_found": ("没有用户名为「{login}」的账号", "没有这个账号"),
     "invalid_expiry": ("有效期填写有误：请填写将来的日期或 1 至 3660 天，二者只填其一",),
     "key_expired": ("该访问密钥已过期，请创建新的密钥",),
     "key_revoked": (

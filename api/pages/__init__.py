@@ -33,7 +33,7 @@ def page_error(request: Request, status: int, code: str,
                exc: QuanzeError | None) -> Response | None:
     if not is_page(request):
         return None
-    message = message_of(exc) if exc is not None else GENERIC.get(status, "请求无法完成。")
+    message = message_of(exc, request) if exc is not None else GENERIC.get(status, "请求无法完成。")
     return error_page(request, status, message)
 
 

@@ -73,7 +73,7 @@ def signin(request: Request, login: Annotated[str, Form(max_length=64)] = "",
             failure = exc  # the transaction commits: the failure count is kept
     if failure is not None:
         return _form(request, login=login, status_code=failure.status,
-                     errors=FormErrors(general=[message_of(failure)]))
+                     errors=FormErrors(general=[message_of(failure, request)]))
     response = RedirectResponse(safe_next(next) if next != "/" else HOME.get(staff.role, "/"),
                                 status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",

@@ -20,7 +20,7 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from api.auth import ROLE_NAMES
+from api import zh
 from api.deps import Services
 from api.staff import IDLE_MINUTES, SESSION_COOKIE, Staff, session_staff
 from jurisdiction.errors import Forbidden, QuanzeError
@@ -38,41 +38,33 @@ def services_of(request: Request) -> Services:
     return services
 
 
-def local(moment: datetime | str | None, tz: str = "Asia/Shanghai") -> datetime | None:
-    if moment is None or moment == "":
-        return None
+def _local(moment: datetime | str, tz: str) -> datetime:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment.astimezone(ZoneInfo(tz))
+    return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def cn_date(moment: datetime | str | None, tz: str = "Asia/Shanghai") -> str:
-    """``2026年12月1日 星期二`` in Beijing time (the district's zone).
+    """``2026年12月1日 星期二`` in the district's time zone (Beijing time).
 
     >>> cn_date("2026-11-30T18:00:00+00:00")
     '2026年12月1日 星期二'
     """
-    t = local(moment, tz)
-    if t is None:
-        return "—"
-    return f"{t.year}年{t.month}月{t.day}日 星期{WEEKDAYS[t.weekday()]}"
+    return "—" if moment is None or moment == "" else zh.format_time(_local(moment, tz).date())
 
 
 def cn_time(moment: datetime | str | None, tz: str = "Asia/Shanghai") -> str:
-    """``2026年12月1日 星期二 10:00``.
+    """``2026年12月1日 星期二 10:00`` in the district's time zone (Beijing time).
 
     >>> cn_time("2026-12-01T02:00:00+00:00")
     '2026年12月1日 星期二 10:00'
     """
-    t = local(moment, tz)
-    if t is None:
-        return "—"
-    return f"{cn_date(t, tz)} {t:%H:%M}"
+    return "—" if moment is None or moment == "" else zh.format_time(_local(moment, tz))
 
 
 templates.env.filters["cn_date"] = cn_date
 templates.env.filters["cn_time"] = cn_time
-templates.env.globals["role_names"] = ROLE_NAMES
+templates.env.globals["role_names"] = zh.ROLE
 
 
 # -- who is signed in ----------------------------------------------------------------------------
@@ -233,22 +225,16 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 def label(kind: str, value: str | None) -> str:
     """The Chinese name of an enumerated value (a dispute status, an event type …)."""
-    if value is None:
-        return "—"
-    try:
-        from api import zh  # TODO(merge h-zh): import at the top once api.zh lands
-    except ImportError:
-        return str(value)
-    return str(zh.label(kind, value))
+    return "—" if value is None else zh.label(kind, value)
 
 
-def message_of(exc: QuanzeError) -> str:
-    """The error in Chinese, for the person reading the page."""
-    try:
-        from api import zh  # TODO(merge h-zh): import at the top once api.zh lands
-    except ImportError:
-        return exc.message
-    return str(zh.message(exc))
+def message_of(exc: QuanzeError, request: Request | None = None) -> str:
+    """The error in Chinese, for the person reading the page (units by their names)."""
+    names = None
+    if request is not None:
+        units = services_of(request).router.current().jurisdiction.units
+        names = {code: unit.name for code, unit in units.items()}
+    return zh.message(exc, names=names)
 
 
 __all__ = ["IDLE_MINUTES", "FormErrors", "FormStaffDep", "StaffDep", "checked_form", "cn_date",
