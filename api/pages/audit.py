@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse
 
 from api.pages.kinds import name_of
 from api.pages.web import StaffDep, error_page, render, services_of
-from api.staff import list_users
 from arbitration import audit
 
 router = APIRouter(include_in_schema=False)
@@ -77,7 +76,6 @@ def audit_page(request: Request, staff: StaffDep,
     with services.db.connect() as conn:
         count, problems = audit.verify_log(conn)
         facets = audit.log_facets(conn)
-        people = {f"user:{u['login']}": u["name"] for u in list_users(conn)}
         page: dict[str, Any] = {"entries": [], "next": None}
         if not errors:
             page = audit.list_entries(conn, actor=actor or None, subject=subject or None,
@@ -87,7 +85,7 @@ def audit_page(request: Request, staff: StaffDep,
                     kind=e["subject"].partition(":")[0]) for e in page["entries"]]
     return render(request, "audit.html", status_code=422 if errors else 200, title="审计日志",
                   entries=entries, next=page["next"], count=count, problems=problems,
-                  actors=facets["actors"], people=people, actions=facets["actions"],
+                  actors=facets["actors"], actions=facets["actions"],
                   kinds=SUBJECT_KINDS, errors=errors, name_of=name_of,
                   filters={"actor": actor, "subject": subject, "action": action,
                            "from": start, "to": end})

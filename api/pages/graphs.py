@@ -93,9 +93,9 @@ def _unit_tops(matrix: Matrix, unit: str) -> Counter[str]:
     return counts
 
 
-def _drill_links(graph: Any) -> dict[str, list[tuple[str, str]]]:
-    """(label, href) per node kind for every node one can open."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def _drill_links(graph: Any) -> dict[str, list[tuple[str, str, str]]]:
+    """(label, href, code) per node kind for every node one can open."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
     for _, data in graph.nodes(data=True):
         kind, code = data.get("kind"), data.get("code")
         if not code or code == "*":
@@ -109,7 +109,7 @@ def _drill_links(graph: Any) -> dict[str, list[tuple[str, str]]]:
         else:
             continue
         label = str(data.get("label") or code).split("\n")[0]
-        out.setdefault(kind, []).append((label, href))
+        out.setdefault(kind, []).append((label, href, str(code)))
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
@@ -142,7 +142,7 @@ def graphs_page(request: Request, staff: StaffDep,
         else:
             filter_code = tops[0].code
     svg = notice = None
-    links: dict[str, list[tuple[str, str]]] = {}
+    links: dict[str, list[tuple[str, str, str]]] = {}
     counts: Counter[str] = Counter()
     title = ""
     api_query = ""

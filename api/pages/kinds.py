@@ -11,6 +11,8 @@ from api.pages.web import label
 LOCAL: dict[str, dict[str, str]] = {
     "decision_status": {"routed": "按规则派单", "fallback": "兜底派单", "ambiguous": "规则冲突",
                         "unrouted": "无人承办", "out_of_scope": "不予派单"},
+    "dispute_status": {"open": "待认领", "under_review": "审理中", "ruled": "已裁定",
+                       "withdrawn": "已撤回"},
     "fallback_step": {"category_default": "分类默认单位", "derived_default": "上级分类默认单位",
                       "territorial": "属地街乡", "hotline_office": "热线中心"},
     "rule_source": {"catalog": "派单目录", "ruling": "裁定写回", "manual": "人工录入"},
