@@ -165,9 +165,8 @@ def graphs_page(request: Request, staff: StaffDep,
                 notice = "该图过大，无法清晰显示：请选择一个一级分类缩小范围。"
             else:
                 field = str(exc.context.get("field", "focus"))
-                said = message_of(exc)
-                errors[field if field in ("view", "focus", "category") else "focus"] = (
-                    said if said != exc.message else f"无法生成该图（{exc.code}）。")
+                errors[field if field in ("view", "focus") else "focus"] = message_of(exc,
+                                                                                       request)
         if svg is not None:
             svg = svg[svg.find("<svg"):]  # drop the XML prolog and doctype: inline in HTML
     top_counts = _unit_tops(matrix, code) if view == "unit" and code else None

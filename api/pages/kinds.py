@@ -1,18 +1,17 @@
 """Chinese names for the values the read-only pages show (派单目录, 责任图谱, 统计, 审计日志).
 
-:func:`name_of` asks :func:`api.pages.web.label` first (``api.zh`` holds the district's
-words); where that has no name for a value, the tables below give one, so a clerk never
-reads a raw code. Once ``api.zh`` carries these kinds, the tables can go."""
+:func:`name_of` asks :func:`api.pages.web.label` for the kinds ``api.zh`` knows; the kinds
+it lacks are named here, so a clerk never reads a raw code. Once ``api.zh`` carries these
+kinds, the tables can move there."""
 
 from __future__ import annotations
 
+from api import zh
 from api.pages.web import label
 
 LOCAL: dict[str, dict[str, str]] = {
     "decision_status": {"routed": "按规则派单", "fallback": "兜底派单", "ambiguous": "规则冲突",
                         "unrouted": "无人承办", "out_of_scope": "不予派单"},
-    "dispute_status": {"open": "待认领", "under_review": "审理中", "ruled": "已裁定",
-                       "withdrawn": "已撤回"},
     "fallback_step": {"category_default": "分类默认单位", "derived_default": "上级分类默认单位",
                       "territorial": "属地街乡", "hotline_office": "热线中心"},
     "rule_source": {"catalog": "派单目录", "ruling": "裁定写回", "manual": "人工录入"},
@@ -31,9 +30,6 @@ LOCAL: dict[str, dict[str, str]] = {
     "audit_subject": {"rule": "规则", "ruleset": "规则集版本", "ticket": "工单",
                       "dispute": "争议", "ruling": "裁定", "user": "账号", "key": "接口密钥",
                       "policy": "办理规则", "changeset": "变更草稿"},
-    "unit_kind": {"department": "职能部门", "township": "乡镇", "street": "街道",
-                  "community": "社区", "utility": "公共服务企业", "office": "综合机构"},
-    "area_level": {"district": "区", "township": "街乡", "community": "社区", "grid": "网格"},
     "graph_view": {"unit": "单位职责图", "category": "事项主办图", "area": "属地与部门图",
                    "matrix": "派单矩阵", "hotspots": "争议与退单热点", "ticket": "工单流转",
                    "lineage": "裁定来龙去脉"},
@@ -49,7 +45,6 @@ def name_of(kind: str, value: str | None) -> str:
     """
     if value is None:
         return "—"
-    named = label(kind, value)
-    if named != value:
-        return named
+    if kind in zh.LABELS:
+        return label(kind, value)
     return LOCAL.get(kind, {}).get(value, value)

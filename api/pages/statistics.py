@@ -49,9 +49,7 @@ def statistics_page(request: Request, staff: StaffDep,
                                          now=services.clock(),
                                          timezone=matrix.settings.timezone)
     except InvalidInput as exc:
-        said = message_of(exc)
-        errors[str(exc.context.get("field", "from"))] = said if said != exc.message else \
-            "请按“年-月-日”填写 2000—2100 年间的日期，结束日期不早于开始日期。"
+        errors[str(exc.context.get("field", "from"))] = message_of(exc, request)
         period = statistics.parse_period(None, None, now=services.clock(),
                                          timezone=matrix.settings.timezone)
     names = {code: u.name for code, u in j.units.items()}
