@@ -22,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 #: the roles that may read the log (an auditor signs in as a viewer)
 READERS = ("admin", "arbiter", "viewer")
 PAGE = 50
+REFUSED = "审计日志仅供区政府办公室（管理员、裁定员）和审计人员查看。"
 
 #: where an entry's subject has a page of its own: kind -> path prefix
 SUBJECT_PAGES = {"dispute": "/disputes/", "rule": "/catalogue/rules/", "ruling": "/rulings/",
@@ -63,7 +64,7 @@ def audit_page(request: Request, staff: StaffDep,
     ``action``, dates ``from`` / ``to`` (both days included), ``before`` an entry number
     (the next page)."""
     if staff.role not in READERS:
-        return error_page(request, 403, "审计日志仅供区政府办公室（管理员、裁定员）和审计人员查看。")
+        return error_page(request, 403, REFUSED)
     services = services_of(request)
     tz = ZoneInfo(services.router.current().settings.timezone)
     errors: dict[str, str] = {}

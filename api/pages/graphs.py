@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Any
-
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
-
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
