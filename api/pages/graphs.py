@@ -31,6 +31,9 @@ router = APIRouter(include_in_schema=False)
 NAMED_FOCUS = {"unit": "unit", "category": "category", "area": "area", "matrix": "area"}
 #: views cut to one level-1 category at a time
 FILTERED = ("unit", "area", "matrix")
+#: the category view is drawn for at most this many leaves (城乡建设 has 117 and took
+#: 720 ms to draw into an unreadable tangle); above it the page offers the subcategories
+LEAVES_DRAWN = 60
 #: the drill-down of a node kind: the view it opens, or a page of its own
 DRILL = {"unit": "unit", "category": "category", "area": "area", "ruling": "lineage"}
 
@@ -92,10 +95,10 @@ def _unit_tops(matrix: Matrix, unit: str) -> Counter[str]:
     return counts
 
 
-def _drill_links(graph: Any) -> dict[str, list[tuple[str, str, str]]]:
-    """(label, href, code) per node kind for every node one can open."""
-    out: dict[str, list[tuple[str, str, str]]] = {}
-    for _, data in graph.nodes(data=True):
+def _drill_hrefs(graph: Any) -> dict[Any, tuple[str, str, str, str]]:
+    """node -> (kind, label, href, code) for every node one can open."""
+    out: dict[Any, tuple[str, str, str, str]] = {}
+    for node, data in graph.nodes(data=True):
         kind, code = data.get("kind"), data.get("code")
         if not code or code == "*":
             continue
@@ -108,7 +111,16 @@ def _drill_links(graph: Any) -> dict[str, list[tuple[str, str, str]]]:
         else:
             continue
         label = str(data.get("label") or code).split("\n")[0]
-        out.setdefault(kind, []).append((label, href, str(code)))
+        out[node] = (str(kind), label, href, str(code))
+    return out
+
+
+def _drill_links(hrefs: dict[Any, tuple[str, str, str, str]]
+                 ) -> dict[str, list[tuple[str, str, str]]]:
+    """(label, href, code) per node kind, for the list under the drawing."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for kind, label, href, code in hrefs.values():
+        out.setdefault(kind, []).append((label, href, code))
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
@@ -142,10 +154,17 @@ def graphs_page(request: Request, staff: StaffDep,
             filter_code = tops[0].code
     svg = notice = None
     links: dict[str, list[tuple[str, str, str]]] = {}
-    counts: Counter[str] = Counter()
+    if view == "category" and code is not None and code in j.categories:
+        leaves = sum(1 for leaf in j.category_leaves() if j.is_category_within(leaf, code))
+        if leaves > LEAVES_DRAWN:
+            notice = (f"“{j.categories[code].name}”下有 {leaves} 个末级事项，一张图画不清楚："
+                      "请选择下面的一个下级分类查看。")
+            links = {"category": [
+                (j.categories[c].name, "/graphs?" + urlencode({"view": "category", "focus": c}),
+                 c) for c in sorted(j.category_children(code))]}
     title = ""
     api_query = ""
-    if not errors and (code is not None or not needs_focus):
+    if not errors and notice is None and (code is not None or not needs_focus):
         params = {"view": view, "focus": code or "", "category": filter_code
                   if view in FILTERED else "", "from": start, "to": end}
         api_query = urlencode({k: v for k, v in params.items() if v})
@@ -153,9 +172,10 @@ def graphs_page(request: Request, staff: StaffDep,
             graph, title = build(matrix, view, code, at=services.clock(),
                                  category=filter_code if view in FILTERED else None,
                                  db=services.db, start=start or None, end=end or None)
-            links = _drill_links(graph)
-            counts = Counter(str(d.get("kind")) for _, d in graph.nodes(data=True))
-            svg = draw(graph, "svg", title=title).decode("utf-8")
+            hrefs = _drill_hrefs(graph)
+            links = _drill_links(hrefs)
+            svg = draw(graph, "svg", title=title,
+                       links={node: h[2] for node, h in hrefs.items()}).decode("utf-8")
         except QuanzeError as exc:
             if exc.code == "graphviz_unavailable":
                 notice = ("服务器未安装 Graphviz，无法绘制图形；下面列出图中的单位、事项和区域，"
@@ -172,7 +192,7 @@ def graphs_page(request: Request, staff: StaffDep,
     return render(request, "graphs.html", status_code=422 if errors else 200, title="责任图谱",
                   views=VIEWS, view=view, focus=focus, code=code, candidates=candidates,
                   tops=tops, top_counts=top_counts, filter_code=filter_code, svg=svg,
-                  notice=notice, links=links, counts=counts, graph_title=title,
+                  notice=notice, links=links, graph_title=title,
                   api_query=api_query, errors=errors, filtered=view in FILTERED,
                   period={"from": start, "to": end}, name_of=name_of,
                   focus_noun=_focus_noun(view))

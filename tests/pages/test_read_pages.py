@@ -138,6 +138,8 @@ def test_a_unit_graph_is_drawn_in_the_page_with_links_to_drill_down(
     page = workbench.signed_in("wangmin").get(
         "/graphs", params={"view": "unit", "focus": "区城市管理委员会"}).text
     assert "<svg" in page
+    # a click on a node in the drawing opens that node's view
+    assert re.search(r'<a xlink:href="/graphs\?view=category&(amp;)?focus=03\d*"', page)
     assert "/graphs?view=category&amp;focus=0301" in page or \
         re.search(r'href="/graphs\?view=category&amp;focus=03\d*"', page)
     assert re.search(r'href="/graphs\?view=unit&amp;focus=JD-[A-Z]+"', page)
@@ -163,6 +165,9 @@ def test_a_focus_typed_by_name_is_resolved_or_offered_or_refused(workbench: Work
     unknown = browser.get("/graphs", params={"view": "unit", "focus": "不存在的单位"})
     assert unknown.status_code == 422
     assert 'id="e-focus"' in unknown.text and "不存在的单位" in unknown.text
+    broad = browser.get("/graphs", params={"view": "category", "focus": "城乡建设"}).text
+    assert "个末级事项" in broad and "<svg" not in broad
+    assert 'href="/graphs?view=category&amp;focus=0301"' in broad
 
 
 def test_the_statistics_page_shows_formulas_links_the_csv_and_checks_the_period(
