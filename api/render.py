@@ -15,6 +15,7 @@ import math
 import shutil
 import subprocess
 from collections import defaultdict
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -74,8 +75,9 @@ KIND_STYLE = {
 }
 
 
-def to_dot(graph: nx.DiGraph, *, title: str) -> str:
-    """DOT source for ``graph``, titled ``title``."""
+def to_dot(graph: nx.DiGraph, *, title: str, links: Mapping[Any, str] | None = None) -> str:
+    """DOT source for ``graph``, titled ``title``; ``links`` maps nodes to the address a
+    click on them opens (the workbench's drill-down; the API draws none)."""
     if graph.graph.get("view") == "matrix":
         return _matrix_dot(graph, title=title)
     dot = graphviz.Digraph(
@@ -92,14 +94,22 @@ def to_dot(graph: nx.DiGraph, *, title: str) -> str:
     members: dict[str | None, list[str]] = defaultdict(list)
     for node, data in graph.nodes(data=True):
         members[data.get("cluster")].append(node)
+    links = links or {}
+
+    def attrs(node: Any) -> dict[str, str]:
+        found = _node_attrs(graph.nodes[node])
+        if node in links:
+            found.update(URL=links[node], target="_top")
+        return found
+
     for node in members.pop(None, []):
-        dot.node(ids[node], **_node_attrs(graph.nodes[node]))
+        dot.node(ids[node], **attrs(node))
     for i, key in enumerate(sorted(k for k in members if k is not None)):
         with dot.subgraph(name=f"cluster_{i}") as sub:
             sub.attr(label=captions.get(key, key), style="rounded,filled", color="#cfd8dc",
                      fillcolor="#fafafa", fontname=FONT, fontsize="12")
             for node in members[key]:
-                sub.node(ids[node], **_node_attrs(graph.nodes[node]))
+                sub.node(ids[node], **attrs(node))
     for u, v, data in graph.edges(data=True):
         dot.edge(ids[u], ids[v], **_edge_attrs(data))
     _legend(dot, graph)
@@ -207,15 +217,15 @@ def _matrix_legend(width: int) -> str:
             f"<TR>{items}</TR></TABLE></TD></TR>")
 
 
-def render(graph: nx.DiGraph, fmt: str, *, title: str,
-           timeout: float = DEFAULT_TIMEOUT) -> bytes:
+def render(graph: nx.DiGraph, fmt: str, *, title: str, timeout: float = DEFAULT_TIMEOUT,
+           links: Mapping[Any, str] | None = None) -> bytes:
     """The graph as ``svg``, ``png`` (through the ``dot`` executable), ``dot`` or ``json``."""
     if fmt == "json":
         return json.dumps(to_json(graph), ensure_ascii=False, default=str).encode("utf-8")
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}",
                            code="invalid_format", format=fmt)
-    source = to_dot(graph, title=title)
+    source = to_dot(graph, title=title, links=links)
     if fmt == "dot":
         return source.encode("utf-8")
     executable = shutil.which("dot")

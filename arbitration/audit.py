@@ -119,6 +119,51 @@ def verify_log(conn: Connection) -> tuple[int, list[ChainProblem]]:
     return verify_chain(rows, dict(head) if head is not None else None)
 
 
+#: the most entries one page of the log shows
+MAX_PAGE = 200
+
+
+def list_entries(conn: Connection, *, actor: str | None = None, subject: str | None = None,
+                 action: str | None = None, start: datetime | None = None,
+                 end: datetime | None = None, before: int | None = None,
+                 limit: int = 50) -> dict[str, Any]:
+    """A page of the log, newest first: entries by ``actor`` (exact), about subjects that
+    start with ``subject`` (``dispute:``, ``rule:R-0301``), of one ``action``, at or after
+    ``start`` and before ``end``, older than entry ``before`` (the previous page's
+    ``next``). Returns ``{"entries": [...], "next": seq or None}``."""
+    limit = max(1, min(limit, MAX_PAGE))
+    log = audit_log
+    query = select(log.c.seq, log.c.at, log.c.actor, log.c.action, log.c.subject,
+                   log.c.before, log.c.after)
+    if actor:
+        query = query.where(log.c.actor == actor)
+    if subject:
+        escaped = subject.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(log.c.subject.like(escaped + "%", escape="\\"))
+    if action:
+        query = query.where(log.c.action == action)
+    if start is not None:
+        query = query.where(log.c.at >= start)
+    if end is not None:
+        query = query.where(log.c.at < end)
+    if before is not None:
+        query = query.where(log.c.seq < before)
+    rows = [dict(r) for r in conn.execute(query.order_by(log.c.seq.desc()).limit(limit + 1))
+            .mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"entries": rows, "next": rows[-1]["seq"] if more and rows else None}
+
+
+def log_facets(conn: Connection) -> dict[str, list[str]]:
+    """The actors and actions that occur in the log, for filters."""
+    actors = [r[0] for r in conn.execute(select(audit_log.c.actor).distinct()
+                                         .order_by(audit_log.c.actor))]
+    actions = [r[0] for r in conn.execute(select(audit_log.c.action).distinct()
+                                          .order_by(audit_log.c.action))]
+    return {"actors": actors, "actions": actions}
+
+
 def matrix_change_entry(conn: Connection, report: Any, matrix: Any, *, actor: str,
                         at: datetime, before_rules: Mapping[str, Any]) -> None:
     """One entry per changed rule (before/after) and one for the version."""

@@ -623,6 +623,18 @@ def get_decision(conn: Connection, decision_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def recent_decisions(conn: Connection, rule_id: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest stored decisions that name ``rule_id`` as their rule, newest first: id,
+    time, ticket, category, area, status, lead and rule-set version (not the request, which
+    may hold a citizen's words)."""
+    d = decisions
+    rows = conn.execute(select(d.c.id, d.c.created_at, d.c.as_of, d.c.ticket_id, d.c.category,
+                               d.c.area, d.c.status, d.c.lead, d.c.ruleset_version)
+                        .where(d.c.rule_id == rule_id)
+                        .order_by(d.c.created_at.desc(), d.c.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
 #: joins the keywords a purged decision kept into the text it is replayed with; a keyword
 #: would have to contain this private-use character to match across two of them
 KEPT_KEYWORDS_SEPARATOR = "\ue000"

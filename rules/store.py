@@ -435,7 +435,13 @@ def _last_revisions(conn: Connection, rule_ids: list[str]) -> dict[str, int]:
 
 
 def rule_history(conn: Connection, rule_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(select(rules_table).where(rules_table.c.id == rule_id)
+    """Every revision of a rule, oldest first, each with the time and note of the rule-set
+    version that wrote it (``changed_at``, ``change_note``)."""
+    v = ruleset_versions
+    rows = conn.execute(select(rules_table, v.c.created_at.label("changed_at"),
+                               v.c.note.label("change_note"))
+                        .outerjoin(v, v.c.version == rules_table.c.version)
+                        .where(rules_table.c.id == rule_id)
                         .order_by(rules_table.c.version)).mappings().all()
     if not rows:
         raise NotFound(f"unknown rule {rule_id!r}", code="rule_not_found", rule_id=rule_id)

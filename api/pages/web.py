@@ -183,13 +183,13 @@ def render(request: Request, template: str, status_code: int = 200,
     j = matrix.jurisdiction
 
     def category_name(code: str | None) -> str:
-        """A category by its path of names: 噪声 › 夜间施工."""
+        """A category by its path of names, top level first: 城乡建设 › 违法建设."""
         if code is None:
             return "—"
         if code not in j.categories:
             return code
-        return " › ".join(j.categories[c].name for c in j.category_path(code)[1:]) \
-            or j.categories[code].name
+        # category_path is nearest first: reversed, it reads from the top level down.
+        return " › ".join(j.categories[c].name for c in reversed(j.category_path(code)))
 
     def area_name(code: str | None) -> str:
         if code is None:

@@ -1,0 +1,203 @@
+"""责任图谱: the API's graph views (``/v1/graph``) inside the page — SVG drawn on the server
+by Graphviz, as the API does — with a form that takes the focus by name, and links to drill
+down from every unit, category, area, ruling and dispute the graph shows.
+
+Big views are cut to one level-1 category at a time (a street's whole unit view was
+795×16,043 pixels); where the server has no Graphviz the page says so and still lists the
+graph's nodes as links."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.graphs import VIEWS, build
+from api.pages.kinds import name_of
+from api.pages.web import StaffDep, message_of, render, services_of
+from api.render import render as draw
+from jurisdiction.errors import QuanzeError
+from jurisdiction.model import AreaLevel
+from rules.model import TERRITORIAL
+from rules.store import Matrix
+
+router = APIRouter(include_in_schema=False)
+
+#: views whose focus is a record of the matrix, looked up by name: view -> kind of record
+NAMED_FOCUS = {"unit": "unit", "category": "category", "area": "area", "matrix": "area"}
+#: views cut to one level-1 category at a time
+FILTERED = ("unit", "area", "matrix")
+#: the category view is drawn for at most this many leaves (城乡建设 has 117 and took
+#: 720 ms to draw into an unreadable tangle); above it the page offers the subcategories
+LEAVES_DRAWN = 60
+#: the drill-down of a node kind: the view it opens, or a page of its own
+DRILL = {"unit": "unit", "category": "category", "area": "area", "ruling": "lineage"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A record a typed name may mean."""
+
+    code: str
+    name: str
+
+
+def _records(matrix: Matrix, kind: str, view: str) -> list[Choice]:
+    j = matrix.jurisdiction
+    if kind == "unit":
+        return [Choice(u.code, u.name) for u in j.units.values()]
+    if kind == "category":
+        return [Choice(c.code, c.name) for c in j.categories.values()]
+    levels = (AreaLevel.DISTRICT,) if view == "matrix" else tuple(AreaLevel)
+    return [Choice(a.code, a.name) for a in j.areas.values() if a.level in levels]
+
+
+def resolve_focus(matrix: Matrix, view: str, typed: str) -> tuple[str | None, list[Choice]]:
+    """The code a typed focus means (a code, a full name, or a unique part of a name), and
+    the candidates when several names contain it."""
+    typed = typed.strip()
+    kind = NAMED_FOCUS.get(view)
+    if kind is None or not typed:
+        return (typed or None), []
+    records = _records(matrix, kind, view)
+    for r in records:
+        if typed in (r.code, r.name):
+            return r.code, []
+    found = sorted((r for r in records if typed in r.name), key=lambda r: (len(r.name), r.code))
+    if len(found) == 1:
+        return found[0].code, []
+    return None, found[:20]
+
+
+def _top_categories(matrix: Matrix) -> list[Choice]:
+    j = matrix.jurisdiction
+    return [Choice(c.code, c.name) for c in sorted(j.categories.values(), key=lambda c: c.code)
+            if c.parent is None]
+
+
+def _unit_tops(matrix: Matrix, unit: str) -> Counter[str]:
+    """How many rules name ``unit`` (or the territorial role, for a township's unit) per
+    level-1 category: the unit view opens on the busiest."""
+    j = matrix.jurisdiction
+    territorial = any(a.unit == unit and a.level is AreaLevel.TOWNSHIP for a in j.areas.values())
+    counts: Counter[str] = Counter()
+    for r in matrix.rules.values():
+        names = {r.lead, *r.co_handlers}
+        if unit in names or (territorial and TERRITORIAL in names):
+            counts[j.category_path(r.category)[-1]] += 1
+    for c in j.categories.values():
+        if c.default_unit == unit:
+            counts[j.category_path(c.code)[-1]] += 1
+    return counts
+
+
+def _drill_hrefs(graph: Any) -> dict[Any, tuple[str, str, str, str]]:
+    """node -> (kind, label, href, code) for every node one can open."""
+    out: dict[Any, tuple[str, str, str, str]] = {}
+    for node, data in graph.nodes(data=True):
+        kind, code = data.get("kind"), data.get("code")
+        if not code or code == "*":
+            continue
+        if kind in DRILL:
+            href = "/graphs?" + urlencode({"view": DRILL[kind], "focus": code})
+        elif kind == "dispute":
+            href = f"/disputes/{code}"
+        elif kind == "rule":
+            href = f"/catalogue/rules/{code}"
+        else:
+            continue
+        label = str(data.get("label") or code).split("\n")[0]
+        out[node] = (str(kind), label, href, str(code))
+    return out
+
+
+def _drill_links(hrefs: dict[Any, tuple[str, str, str, str]]
+                 ) -> dict[str, list[tuple[str, str, str]]]:
+    """(label, href, code) per node kind, for the list under the drawing."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for kind, label, href, code in hrefs.values():
+        out.setdefault(kind, []).append((label, href, code))
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+@router.get("/graphs", response_class=HTMLResponse)
+def graphs_page(request: Request, staff: StaffDep,
+                view: Annotated[str, Query(max_length=20)] = "hotspots",
+                focus: Annotated[str, Query(max_length=200)] = "",
+                category: Annotated[str, Query(max_length=64)] = "",
+                start: Annotated[str, Query(alias="from", max_length=40)] = "",
+                end: Annotated[str, Query(alias="to", max_length=40)] = "") -> HTMLResponse:
+    """One view: ``focus`` a code or a name (units, categories, areas), a ticket id or a
+    ruling id; ``category`` a level-1 category for the unit, area and matrix views."""
+    services = services_of(request)
+    matrix = services.router.current()
+    j = matrix.jurisdiction
+    errors: dict[str, str] = {}
+    if view not in VIEWS:
+        errors["view"] = "请选择一种图。"
+        view = "hotspots"
+    code, candidates = resolve_focus(matrix, view, focus)
+    needs_focus = view != "hotspots"
+    if needs_focus and focus and code is None and not candidates:
+        errors["focus"] = f"没有名称或编码为“{focus}”的{_focus_noun(view)}。"
+    tops = _top_categories(matrix)
+    filter_code = category if category in j.categories else ""
+    if view in FILTERED and code is not None and not filter_code:
+        if view == "unit":
+            busiest = _unit_tops(matrix, code).most_common(1)
+            filter_code = busiest[0][0] if busiest else tops[0].code
+        else:
+            filter_code = tops[0].code
+    svg = notice = None
+    links: dict[str, list[tuple[str, str, str]]] = {}
+    if view == "category" and code is not None and code in j.categories:
+        leaves = sum(1 for leaf in j.category_leaves() if j.is_category_within(leaf, code))
+        if leaves > LEAVES_DRAWN:
+            notice = (f"“{j.categories[code].name}”下有 {leaves} 个末级事项，一张图画不清楚："
+                      "请选择下面的一个下级分类查看。")
+            links = {"category": [
+                (j.categories[c].name, "/graphs?" + urlencode({"view": "category", "focus": c}),
+                 c) for c in sorted(j.category_children(code))]}
+    title = ""
+    api_query = ""
+    if not errors and notice is None and (code is not None or not needs_focus):
+        params = {"view": view, "focus": code or "", "category": filter_code
+                  if view in FILTERED else "", "from": start, "to": end}
+        api_query = urlencode({k: v for k, v in params.items() if v})
+        try:
+            graph, title = build(matrix, view, code, at=services.clock(),
+                                 category=filter_code if view in FILTERED else None,
+                                 db=services.db, start=start or None, end=end or None)
+            hrefs = _drill_hrefs(graph)
+            links = _drill_links(hrefs)
+            svg = draw(graph, "svg", title=title,
+                       links={node: h[2] for node, h in hrefs.items()}).decode("utf-8")
+        except QuanzeError as exc:
+            if exc.code == "graphviz_unavailable":
+                notice = ("服务器未安装 Graphviz，无法绘制图形；下面列出图中的单位、事项和区域，"
+                          "仍可逐个打开。请联系系统管理员安装 Graphviz。")
+            elif exc.code == "graph_too_large":
+                notice = "该图过大，无法清晰显示：请选择一个一级分类缩小范围。"
+            else:
+                field = str(exc.context.get("field", "focus"))
+                errors[field if field in ("view", "focus") else "focus"] = message_of(exc,
+                                                                                       request)
+        if svg is not None:
+            svg = svg[svg.find("<svg"):]  # drop the XML prolog and doctype: inline in HTML
+    top_counts = _unit_tops(matrix, code) if view == "unit" and code else None
+    return render(request, "graphs.html", status_code=422 if errors else 200, title="责任图谱",
+                  views=VIEWS, view=view, focus=focus, code=code, candidates=candidates,
+                  tops=tops, top_counts=top_counts, filter_code=filter_code, svg=svg,
+                  notice=notice, links=links, graph_title=title,
+                  api_query=api_query, errors=errors, filtered=view in FILTERED,
+                  period={"from": start, "to": end}, name_of=name_of,
+                  focus_noun=_focus_noun(view))
+
+
+def _focus_noun(view: str) -> str:
+    return {"unit": "单位", "category": "事项分类", "area": "区域", "matrix": "区",
+            "ticket": "工单", "lineage": "裁定", "hotspots": "对象"}.get(view, "对象")
