@@ -97,11 +97,7 @@ def server(request: pytest.FixtureRequest,
 
 
 def _serve(database_url: str) -> Iterator[Server]:
-    # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
-    # and the demo's history is made with asyncio.run.
-    loading = threading.Thread(target=_load_demo, args=(database_url, Clock(utc_now())))
-    loading.start()
-    loading.join()
+    _load_demo(database_url, Clock(utc_now()))
     app = create_app(AppSettings(database_url=database_url))
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

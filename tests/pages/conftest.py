@@ -7,6 +7,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +71,10 @@ def _load_demo(database_url: str, clock: Clock) -> None:
             key = create_key(conn, role="admin", name="tests", unit=None, now=clock())
         api.headers["Authorization"] = f"Bearer {key}"
         assert api.put("/v1/bundle", json=demo.district()).status_code == 200
-        asyncio.run(seed(app, key, now=clock()))
+        # In a thread of its own: where Playwright's sync API ran in this process (the
+        # browser tests), an event loop is still running in this thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, seed(app, key, now=clock())).result()
         with services.db.begin() as conn:
             for login, (name, role, unit) in STAFF.items():
                 create_user(conn, login=login, name=name, role=role, unit=unit,
