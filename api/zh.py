@@ -112,6 +112,80 @@ RULING_WARNING = {
     "fixed_territorial_outside_scope": "固定街乡单位超出其辖区",
 }
 
+#: Routing decision statuses (rules/model.py Status).
+DECISION_STATUS = {
+    "routed": "按规则派单",
+    "fallback": "兜底派单",
+    "ambiguous": "规则冲突",
+    "unrouted": "无人承办",
+    "out_of_scope": "不予派单",
+}
+
+#: Fallback steps of a decision without a winning rule.
+FALLBACK_STEP = {
+    "category_default": "分类默认单位",
+    "derived_default": "上级分类默认单位",
+    "territorial": "属地街乡",
+    "hotline_office": "热线中心",
+}
+
+#: Where a rule came from.
+RULE_SOURCE = {
+    "catalog": "派单目录",
+    "ruling": "裁定写回",
+    "manual": "人工录入",
+}
+
+#: Audit log actions.
+AUDIT_ACTION = {
+    "rule_change": "规则变更",
+    "ruleset_version": "规则集新版本",
+    "ticket_event": "工单事件",
+    "dispute_opened": "争议立案",
+    "dispute_statement": "提交陈述",
+    "dispute_claimed": "认领争议",
+    "dispute_ruled": "争议已裁定",
+    "dispute_withdrawn": "争议撤回",
+    "dispute_escalated": "争议超期督办",
+    "dispute_deadline_revised": "争议期限调整",
+    "ruling": "作出裁定",
+    "user_created": "创建账号",
+    "user_password_reset": "重置密码",
+    "user_disabled": "停用账号",
+    "account_locked": "账号锁定",
+    "signed_in": "登录",
+    "signed_out": "退出登录",
+    "key_created": "创建接口密钥",
+    "key_revoked": "吊销接口密钥",
+    "key_rotated": "轮换接口密钥",
+    "policy_change": "修改办理规则",
+    "privacy_purge": "到期个人信息清理",
+}
+
+#: Kinds of object the audit log names (the part before ':').
+AUDIT_SUBJECT = {
+    "rule": "规则",
+    "ruleset": "规则集版本",
+    "ticket": "工单",
+    "dispute": "争议",
+    "ruling": "裁定",
+    "user": "账号",
+    "key": "接口密钥",
+    "policy": "办理规则",
+    "changeset": "变更草稿",
+}
+
+#: Views of the responsibility graph (api/graphs.py).
+GRAPH_VIEW = {
+    "unit": "单位职责图",
+    "category": "事项主办图",
+    "area": "属地与部门图",
+    "matrix": "派单矩阵",
+    "hotspots": "争议与退单热点",
+    "ticket": "工单流转",
+    "lineage": "裁定来龙去脉",
+}
+
 #: Every label table by kind, for :func:`label` and the ``{key:kind}`` placeholders.
 LABELS: dict[str, Mapping[str, str]] = {
     "dispute_status": DISPUTE_STATUS, "dispute_reason": DISPUTE_REASON,
@@ -120,6 +194,9 @@ LABELS: dict[str, Mapping[str, str]] = {
     "unit_kind": UNIT_KIND, "area_level": AREA_LEVEL, "intake": INTAKE, "role": ROLE,
     "dispute_stage": DISPUTE_STAGE, "tier": TIER, "urgency": URGENCY, "severity": SEVERITY,
     "finding": FINDING, "ruling_warning": RULING_WARNING,
+    "decision_status": DECISION_STATUS, "fallback_step": FALLBACK_STEP,
+    "rule_source": RULE_SOURCE, "audit_action": AUDIT_ACTION, "audit_subject": AUDIT_SUBJECT,
+    "graph_view": GRAPH_VIEW,
 }
 
 

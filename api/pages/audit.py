@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.pages.kinds import name_of
 from api.pages.web import StaffDep, error_page, render, services_of
 from arbitration import audit
 
@@ -87,6 +86,6 @@ def audit_page(request: Request, staff: StaffDep,
     return render(request, "audit.html", status_code=422 if errors else 200, title="审计日志",
                   entries=entries, next=page["next"], count=count, problems=problems,
                   actors=facets["actors"], actions=facets["actions"],
-                  kinds=SUBJECT_KINDS, errors=errors, name_of=name_of,
+                  kinds=SUBJECT_KINDS, errors=errors,
                   filters={"actor": actor, "subject": subject, "action": action,
                            "from": start, "to": end})

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.pages.kinds import name_of
 from api.pages.web import StaffDep, error_page, render, services_of
 from jurisdiction.model import AreaLevel
 from rules.model import TERRITORIAL, Rule, Ticket
@@ -85,7 +84,7 @@ def catalogue(request: Request, staff: StaffDep,
             context["found"] = _search(matrix, q)
         else:
             context["tree"] = _tree(matrix)
-    return render(request, "catalogue.html", title="派单目录", name_of=name_of, **context)
+    return render(request, "catalogue.html", title="派单目录", **context)
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -119,7 +118,7 @@ def category_page(request: Request, staff: StaffDep, code: str) -> HTMLResponse:
             leads.append({"area": township, "decision": decision})
     return render(request, "catalogue_category.html", title=j.categories[code].name,
                   category=j.categories[code], ancestors=path, children=children, own=own,
-                  inherited=inherited, leads=leads, name_of=name_of, version=matrix.version,
+                  inherited=inherited, leads=leads, version=matrix.version,
                   at=now)
 
 
@@ -152,7 +151,7 @@ def rule_page(request: Request, staff: StaffDep, rule_id: str) -> HTMLResponse:
     in_force = live is not None and live.is_valid_at(now)
     return render(request, "catalogue_rule.html", title=f"规则 {rule_id}", rule_id=rule_id,
                   fields=fields, labels=RULE_FIELDS, live=live, in_force=in_force,
-                  history=list(reversed(history)), decisions=decisions, name_of=name_of,
+                  history=list(reversed(history)), decisions=decisions,
                   territorial=TERRITORIAL)
 
 
@@ -174,4 +173,4 @@ def unit_page(request: Request, staff: StaffDep, code: str) -> HTMLResponse:
     defaults = sorted(c.code for c in j.categories.values() if c.default_unit == code)
     return render(request, "catalogue_unit.html", title=j.units[code].name, unit=j.units[code],
                   leads=leads, assists=assists, governs=governs, territorial=territorial,
-                  defaults=defaults, name_of=name_of)
+                  defaults=defaults)

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.graphs import VIEWS, build
-from api.pages.kinds import name_of
 from api.pages.web import StaffDep, message_of, render, services_of
 from api.render import render as draw
 from jurisdiction.errors import QuanzeError
@@ -194,7 +193,7 @@ def graphs_page(request: Request, staff: StaffDep,
                   tops=tops, top_counts=top_counts, filter_code=filter_code, svg=svg,
                   notice=notice, links=links, graph_title=title,
                   api_query=api_query, errors=errors, filtered=view in FILTERED,
-                  period={"from": start, "to": end}, name_of=name_of,
+                  period={"from": start, "to": end},
                   focus_noun=_focus_noun(view))
 
 

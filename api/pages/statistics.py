@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.pages.kinds import name_of
 from api.pages.web import StaffDep, message_of, render, services_of
 from arbitration import statistics
 from jurisdiction.errors import InvalidInput
@@ -67,7 +66,7 @@ def statistics_page(request: Request, staff: StaffDep,
     context: dict[str, Any] = {
         "period": period, "last_day": last_day, "district": district, "units": units,
         "spots": spots, "rates": [(k, statistics.RATE_FORMULAS[k].label) for k in RATE_KEYS],
-        "formulas": formulas, "csv_query": query, "errors": errors, "name_of": name_of,
+        "formulas": formulas, "csv_query": query, "errors": errors,
         "filters": {"from": start or period.start.date().isoformat(), "to": end or last_day}}
     return render(request, "statistics.html", status_code=422 if errors else 200,
                   title="统计", **context)
