@@ -37,7 +37,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -83,8 +83,11 @@ from arbitration.tickets import (
     EventType,
     OpenDispute,
     TicketState,
+    TicketStatus,
     apply,
+    involves,
     is_return_deadline_provisional,
+    permits,
     return_deadline,
 )
 from jurisdiction.errors import Conflict, InvalidInput, NotFound
@@ -106,10 +109,10 @@ MAX_PAGE = 200
 __all__ = [
     "DEFAULT_DISTRICT", "Arbiter", "add_statement", "calendar_findings",
     "check_out_of_scope_closer", "check_ruler", "claim_dispute", "close_dispute", "flag_overdue",
-    "get_dispute", "get_policy", "get_ticket", "list_disputes", "load_dispute", "load_policy",
-    "load_ticket", "new_dispute_id", "open_ambiguous_dispute", "open_dispute_record",
-    "put_policy",
-    "record_ticket_event", "routing_context", "similar_rulings",
+    "get_dispute", "get_policy", "get_ticket", "list_disputes", "list_tickets", "load_dispute",
+    "load_policy", "load_ticket", "new_dispute_id", "open_ambiguous_dispute",
+    "open_dispute_record", "put_policy", "record_ticket_event", "routing_context",
+    "similar_rulings", "ticket_view",
 ]
 
 
@@ -286,6 +289,12 @@ def _replay(conn: Connection, ticket_id: str) -> tuple[TicketState, int, Mapping
     rows = conn.execute(select(ticket_events.c.seq, ticket_events.c.event)
                         .where(ticket_events.c.ticket_id == ticket_id)
                         .order_by(ticket_events.c.seq)).all()
+    return _fold(ticket_id, rows)
+
+
+def _fold(ticket_id: str,
+          rows: Sequence[Any]) -> tuple[TicketState, int, Mapping[str, Any]]:
+    """:func:`_replay` over event rows already read (each with ``.event``), in order."""
     state = TicketState(ticket_id)
     applied: Mapping[str, Any] = {}
     for row in rows:
@@ -510,6 +519,151 @@ def routing_context(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
         return None
     return {"decision_id": row["id"], "category": row["category"], "area": row["area"],
             "status": row["status"], "lead": row["lead"]}
+
+
+def _ticket_cursor(updated_at: datetime, ticket_id: str) -> str:
+    raw = json.dumps([updated_at.isoformat(), ticket_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _ticket_after(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, ticket_id = json.loads(raw)
+        return datetime.fromisoformat(updated_at), str(ticket_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidInput("invalid page cursor 'after'", code="invalid_cursor",
+                           field="after") from exc
+
+
+def return_open(state: TicketState, now: datetime, policy: Policy) -> bool:
+    """Whether the ticket's owner may still return it at ``now`` (inside its return window,
+    not signed, nothing pending): the state machine asked with a return of the owner's."""
+    if state.owner is None or not policy.reason_codes:
+        return False
+    probe = Event(EventType.RETURN_REQUESTED, now, unit=state.owner,
+                  reason_code=next(iter(policy.reason_codes)), basis="—")
+    return permits(state, probe, policy)
+
+
+def list_tickets(conn: Connection, *, unit: str | None = None, status: str | None = None,
+                 matrix: Matrix | None = None, now: datetime, limit: int = 50,
+                 after: str | None = None, oldest_first: bool = False) -> dict[str, Any]:
+    """Tickets, newest activity first (``oldest_first``: the longest waiting first), by the
+    ``tickets`` projection; paged by keyset (pass the answer's ``next`` as ``after``).
+
+    ``unit``: the tickets that unit holds or has held (:func:`arbitration.tickets.involves`:
+    it owns or holds one now, or an event names it). ``status``: a :class:`TicketStatus`.
+    Each item carries its return deadline under the policy now in force for its district
+    (found through ``matrix``), whether it is provisional, and whether the return window is
+    still open at ``now``. Answers ``{"tickets": [...], "next": cursor | None}``.
+    """
+    if status is not None and status not in TicketStatus.__members__.values():
+        raise InvalidInput(f"unknown ticket status {status!r}; expected one of "
+                           f"{', '.join(TicketStatus)}", code="invalid_status", field="status")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="invalid_limit",
+                           field="limit")
+    t = tickets.c
+    query = select(t.ticket_id, t.updated_at)
+    if status is not None:
+        query = query.where(t.status == status)
+    if unit is not None:
+        query = query.where(or_(t.owner == unit, t.interim_owner == unit, t.ticket_id.in_(
+            select(ticket_events.c.ticket_id).where(ticket_events.c.unit == unit))))
+    if after is not None:
+        moment, last_id = _ticket_after(after)
+        if oldest_first:
+            query = query.where(or_(t.updated_at > moment,
+                                    and_(t.updated_at == moment, t.ticket_id > last_id)))
+        else:
+            query = query.where(or_(t.updated_at < moment,
+                                    and_(t.updated_at == moment, t.ticket_id < last_id)))
+    order = ((t.updated_at, t.ticket_id) if oldest_first
+             else (t.updated_at.desc(), t.ticket_id.desc()))
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    page = rows[:limit]
+    ids = [row.ticket_id for row in page]
+    events: dict[str, list[Any]] = {i: [] for i in ids}
+    if ids:  # every page's histories in one query
+        for row in conn.execute(select(ticket_events.c.ticket_id, ticket_events.c.event)
+                                .where(ticket_events.c.ticket_id.in_(ids))
+                                .order_by(ticket_events.c.ticket_id, ticket_events.c.seq)):
+            events[row.ticket_id].append(row)
+    policies_by_district: dict[str | None, Policy] = {}
+    items = []
+    for row in page:
+        state, _, _ = _fold(row.ticket_id, events[row.ticket_id])
+        key = district_of(matrix, state.area) if matrix is not None else None
+        if key not in policies_by_district:
+            policies_by_district[key] = load_policy(conn, key)
+        policy = policies_by_district[key]
+        deadline = return_deadline(state, policy) if not state.accepted else None
+        items.append({
+            "ticket_id": state.ticket_id, "category": state.category, "area": state.area,
+            "status": str(state.status), "owner": state.owner, "holder": state.holder,
+            "interim_owner": state.interim_owner, "dispatch_count": state.dispatch_count,
+            "dispute_id": state.dispute_id, "updated_at": iso(row.updated_at),
+            "pending_return": (state.pending_return.as_dict()
+                               if state.pending_return is not None else None),
+            "return_deadline": iso(deadline),
+            "return_deadline_provisional": (deadline is not None and
+                                            is_return_deadline_provisional(state, policy)),
+            "return_open": return_open(state, now, policy)})
+    next_cursor = (_ticket_cursor(page[-1].updated_at, page[-1].ticket_id)
+                   if len(rows) > limit else None)
+    return {"tickets": items, "next": next_cursor}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """Everything a page shows of one ticket: its state (to ask which events it would take),
+    the policy now in force for it, its contract document (unit references as codes), each
+    stored event with who recorded it, and the routing decision that placed it."""
+
+    state: TicketState
+    policy: Policy
+    territorial_unit: str | None
+    document: dict[str, Any]
+    events: list[dict[str, Any]]
+    decision: dict[str, Any] | None
+
+
+def ticket_view(conn: Connection, ticket_id: str, matrix: Matrix, *,
+                unit: str | None = None) -> TicketView:
+    """One ticket for a page. With ``unit`` (a unit's clerk), a ticket that unit neither holds
+    nor has held is ``NotFound`` ``ticket_not_found``, exactly like an unknown one: a clerk
+    cannot learn that another unit's ticket exists."""
+    rows = conn.execute(select(ticket_events.c.seq, ticket_events.c.type, ticket_events.c.at,
+                               ticket_events.c.actor, ticket_events.c.event)
+                        .where(ticket_events.c.ticket_id == ticket_id)
+                        .order_by(ticket_events.c.seq)).all()
+    state, count, _ = _fold(ticket_id, rows)
+    if not count or (unit is not None and not involves(state, unit)):
+        raise NotFound(f"unknown ticket {ticket_id!r}", code="ticket_not_found",
+                       ticket_id=ticket_id)
+    policy = load_policy(conn, district_of(matrix, state.area))
+    events = [{**{k: v for k, v in row.event.items() if k != "applied"}, "seq": row.seq,
+               "actor": row.actor} for row in rows]
+    found = conn.execute(select(decisions.c.id, decisions.c.created_at, decisions.c.status,
+                                decisions.c.request, decisions.c.response)
+                         .where(decisions.c.ticket_id == ticket_id)
+                         .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
+                         .limit(1)).first()
+    decision = None
+    if found is not None:
+        response, request = found.response, found.request
+        decision = {"id": found.id, "created_at": iso(found.created_at),
+                    "status": found.status, "lead": response.get("lead"),
+                    "co_handlers": response.get("co_handlers") or [],
+                    "rule": response.get("rule"), "explanation": response.get("explanation"),
+                    "text": request.get("text"), "text_removed": bool(
+                        request.get("text_removed")),
+                    "attributes": request.get("attributes") or {}}
+    return TicketView(state=state, policy=policy,
+                      territorial_unit=territorial_unit_of(matrix, state.area),
+                      document=ticket_document(state, None, policy), events=events,
+                      decision=decision)
 
 
 # -- disputes --------------------------------------------------------------------------------

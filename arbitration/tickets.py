@@ -656,3 +656,37 @@ def replay(events: Iterable[Event | Mapping[str, Any]], policy: Policy = DEFAULT
         event = item if isinstance(item, Event) else Event.from_dict(item)
         state = apply(state, event, policy, territorial_unit=territorial_unit).state
     return state
+
+
+def involves(state: TicketState, unit: str) -> bool:
+    """Whether ``unit`` holds the ticket or has held it: it has it now, or an event of its
+    history names it (dispatched or reassigned to it, signed, returned, or held it while a
+    dispute was open). What a unit's clerk may see.
+
+    >>> t = "2026-11-23T09:00:00+08:00"
+    >>> s = replay([{"type": "dispatched", "unit": "D-CG", "at": t},
+    ...             {"type": "reassigned", "to_unit": "JD-HP", "at": t}], ticket_id="T1")
+    >>> involves(s, "D-CG"), involves(s, "JD-HP"), involves(s, "D-WJ")
+    (True, True, False)
+    """
+    if unit in (state.holder, state.owner, state.interim_owner) or unit in state.path:
+        return True
+    return any(unit in (event.get("unit"), event.get("to_unit")) for event in state.history)
+
+
+def permits(state: TicketState, event: Event, policy: Policy = DEFAULT_POLICY, *,
+            territorial_unit: str | None = None) -> bool:
+    """Whether the ticket's state would take ``event`` now: :func:`apply` asked, nothing
+    kept. Pages offer an action only where it would be taken (the return button only inside
+    the window), so the rules stay in one place.
+
+    >>> t = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+    >>> s = apply(TicketState("T1"), Event("dispatched", t, unit="D-CG")).state
+    >>> permits(s, Event("signed", t, unit="D-CG")), permits(s, Event("signed", t, unit="X"))
+    (True, False)
+    """
+    try:
+        apply(state, event, policy, territorial_unit=territorial_unit)
+    except (InvalidInput, Conflict):
+        return False
+    return True

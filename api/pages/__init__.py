@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import audit, catalogue, desk, graphs, signin, statistics
+from api.pages import audit, catalogue, desk, graphs, signin, statistics, tickets
 from api.pages.web import HERE, SignInRequired, error_page, message_of, sign_in_redirect
 from jurisdiction.errors import QuanzeError
 
@@ -45,6 +45,7 @@ def install(app: FastAPI) -> None:
     app.include_router(graphs.router)
     app.include_router(statistics.router)
     app.include_router(audit.router)
+    app.include_router(tickets.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:

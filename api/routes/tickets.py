@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,8 +23,8 @@ from api.deps import CallerDep, Services, ServicesDep
 from api.schemas import Instant
 from arbitration import service
 from arbitration.tables import idempotency_keys
-from arbitration.tickets import CLIENT_EVENT_TYPES, Event, EventType
-from jurisdiction.errors import Conflict, Forbidden, InvalidInput
+from arbitration.tickets import CLIENT_EVENT_TYPES, Event, EventType, permits
+from jurisdiction.errors import Conflict, Forbidden, InvalidInput, QuanzeError
 from rules import admin
 from rules.store import Matrix
 
@@ -188,14 +188,12 @@ def _event(ticket_id: str, body: TicketEventCreate, now: datetime) -> Event:
     return Event.from_dict(data)
 
 
-@router.post("/tickets/{ticket_id}/events", summary="Record a ticket event (派单, 签收, 退单 …)")
-def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
-               body: TicketEventCreate, services: ServicesDep, caller: CallerDep,
-               idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
-    """Applies the event to the ticket's history and answers the ticket's state. A return
-    must come within the return window (working days); a dispatch back to a unit that
-    returned the ticket (A → B → A), or past the bounce cap, opens a dispute and the interim
-    owner holds the ticket. A retry with the same `Idempotency-Key` is applied once."""
+def ticket_event_writer(services: Services, caller: Caller, ticket_id: str,
+                        body: TicketEventCreate) -> Callable[[Connection], dict[str, Any]]:
+    """The checks and the write of a ticket event, shared by the API and the workbench: the
+    caller's role and unit, the units and place named, then ``write(conn)`` — run it in one
+    write transaction — applies the event and answers the ticket's state. Raises the checks'
+    errors before anything is written."""
     caller.require("router", "unit")
     now = services.clock()
     event = _event(ticket_id, body, now)
@@ -223,6 +221,31 @@ def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
             hotline_office=matrix.settings.hotline_office)
         return service.ticket_document(state, matrix.jurisdiction.units, policy)
 
+    return write
+
+
+def may_post(caller: Caller, matrix: Matrix, view: service.TicketView, event: Event) -> bool:
+    """Whether ``caller`` could post ``event`` to the ticket now: the same caller checks as
+    :func:`ticket_event_writer` and the state machine's own (pages offer only these)."""
+    try:
+        caller.require("router", "unit")
+        _check_out_of_scope_caller(caller, event, matrix.settings.hotline_office)
+        _check_unit_caller(caller, event, view.state.holder)
+        service.check_out_of_scope_closer(event, matrix.settings.hotline_office)
+    except QuanzeError:
+        return False
+    return permits(view.state, event, view.policy, territorial_unit=view.territorial_unit)
+
+
+@router.post("/tickets/{ticket_id}/events", summary="Record a ticket event (派单, 签收, 退单 …)")
+def post_event(ticket_id: Annotated[str, Path(min_length=1, max_length=100)],
+               body: TicketEventCreate, services: ServicesDep, caller: CallerDep,
+               idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """Applies the event to the ticket's history and answers the ticket's state. A return
+    must come within the return window (working days); a dispatch back to a unit that
+    returned the ticket (A → B → A), or past the bounce cap, opens a dispute and the interim
+    owner holds the ticket. A retry with the same `Idempotency-Key` is applied once."""
+    write = ticket_event_writer(services, caller, ticket_id, body)
     scope = f"POST /v1/tickets/{ticket_id}/events"
     return idempotent(services, caller, idempotency_key, scope,
                       body.model_dump(mode="json", exclude_unset=True), write)
