@@ -236,16 +236,17 @@ def _bodies(action: str, staff: Staff, matrix: Matrix, form: Mapping[str, str],
     return bodies
 
 
-def _place(exc: QuanzeError, action: str, form: Mapping[str, str], errors: FormErrors) -> None:
+def _place(request: Request, exc: QuanzeError, form: Mapping[str, str],
+           errors: FormErrors) -> None:
     """The error beside the form field it concerns (else above the form)."""
     field = str(exc.context.get("field") or "")
     if field in FIELD_LABELS:
         if not form.get(field, "").strip():
             errors.fields[field] = f"请填写{FIELD_LABELS[field]}。"
         else:
-            errors.fields[field] = message_of(exc)
+            errors.fields[field] = message_of(exc, request)
         return
-    errors.general.append(message_of(exc))
+    errors.general.append(message_of(exc, request))
 
 
 @router.post("/tickets/{ticket_id}/{action}", response_class=HTMLResponse)
@@ -280,7 +281,7 @@ def act(request: Request, staff: FormStaffDep,
     except QuanzeError as exc:
         if exc.status in (403, 404):
             raise
-        _place(exc, action, form, errors)
+        _place(request, exc, form, errors)
         status = exc.status
     if errors:
         key = f"{ticket_id}:{action}"

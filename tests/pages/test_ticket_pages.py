@@ -111,7 +111,8 @@ def test_a_return_requested_in_the_window_is_rejected_by_the_hotline_with_its_re
     assert ticket not in linked_tickets(hotline.get("/returns").text)
 
     page = clerk.get(f"/tickets/{ticket}").text
-    assert "燃气管道属城管委牵头事项，不予退单" in page
+    assert "驳回理由：燃气管道属城管委牵头事项，不予退单" in page
+    assert "已签收" not in page and "签收</button>" in page  # the unit keeps it, to sign
     types = [e["type"] for e in history(workbench, ticket)]
     assert types == ["dispatched", "return_requested", "return_rejected"]
     assert history(workbench, ticket)[1]["proposed_unit"] == "JD-HP"
@@ -147,6 +148,7 @@ def test_a_late_return_is_not_offered_and_is_refused_with_the_deadline(
     refused = clerk.post(f"/tickets/{ticket}/return", data={
         "csrf_token": csrf, "reason_code": "other", "basis": "不属本单位职责"})
     assert refused.status_code == 409
+    assert f"退单时限已于{cn_time(deadline)}届满" in refused.text
     assert len(history(workbench, ticket)) == 1
 
 
