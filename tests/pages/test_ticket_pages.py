@@ -10,7 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import create_key
+from api.pages.tickets import resolve_unit
 from api.pages.web import cn_time
+from jurisdiction.errors import InvalidInput
+from jurisdiction.model import Unit, UnitKind
 from tests.pages.conftest import Workbench, csrf_of
 
 #: a matter the catalogue gives the urban management commission (D-CG) to lead
@@ -190,3 +193,23 @@ def test_the_hotline_reassigns_a_ticket_to_a_unit_named_by_its_full_name(
 def test_only_the_hotline_and_admins_review_returns(workbench: Workbench) -> None:
     assert workbench.signed_in("chengguan").get("/returns").status_code == 403
     assert workbench.signed_in("rexian").get("/returns").status_code == 200
+
+
+UNITS = {"D-CG": Unit("D-CG", "区城市管理委员会", UnitKind.DEPARTMENT),
+         "JD-HP": Unit("JD-HP", "和平街道", UnitKind.STREET)}
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ("D-CG", "D-CG"), ("区城市管理委员会", "D-CG"), (" 和平街道 ", "JD-HP"),
+    ("和平街道（JD-HP）", "JD-HP"), ("和平街道(JD-HP)", "JD-HP"), ("", None), ("   ", None)])
+def test_a_unit_is_found_by_its_code_its_full_name_or_both(typed: str,
+                                                           code: str | None) -> None:
+    assert resolve_unit(UNITS, typed, field="to_unit") == code
+
+
+@pytest.mark.parametrize("typed", ["城管", "d-cg", "和平街道（JD-XX）", "区城市管理委员会 D-CG"])
+def test_a_unit_named_otherwise_is_refused_naming_the_field(typed: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        resolve_unit(UNITS, typed, field="proposed_unit")
+    assert refused.value.code == "unknown_unit"
+    assert refused.value.context["field"] == "proposed_unit"
