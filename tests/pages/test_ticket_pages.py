@@ -4,7 +4,7 @@ returns and its out-of-scope close, driven through the pages as a person would."
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -153,6 +153,21 @@ def test_a_late_return_is_not_offered_and_is_refused_with_the_deadline(
     assert refused.status_code == 409
     assert f"退单时限已于{cn_time(deadline)}届满" in refused.text
     assert len(history(workbench, ticket)) == 1
+
+
+def test_a_deadline_counted_over_an_unknown_year_is_marked_provisional(
+        workbench: Workbench) -> None:
+    # dispatched on the last day of 2026: the return window runs into 2027, whose holidays
+    # the calendar does not know yet
+    workbench.clock.now = datetime(2026, 12, 31, 2, 0, tzinfo=UTC)
+    ticket = new_ticket(workbench, "T-PAGES-2027")
+    state = admin_api(workbench).get(f"/v1/tickets/{ticket}").json()
+    assert state["return_deadline_provisional"] is True
+    clerk = workbench.signed_in("chengguan")
+    for page in (clerk.get("/tickets").text, clerk.get(f"/tickets/{ticket}").text):
+        row = page[page.index(cn_time(state["return_deadline"])):][:400]
+        assert 'class="badge provisional" title="期限跨越尚未公布放假安排的年份' in row
+        assert "暂定" in row
 
 
 def test_the_hotline_closes_a_ticket_as_out_of_scope_and_a_clerk_cannot(
