@@ -707,6 +707,41 @@ def lead_changes(conn: Connection, matrix: Matrix, what: _Counterfactual, *, now
     return moved
 
 
+def change_impact(conn: Connection, matrix: Matrix, rules: Sequence[Rule],
+                  retired: Iterable[str], *, now: datetime, since: datetime | None = None,
+                  sample_size: int = SAMPLE_SIZE) -> dict[str, Any]:
+    """A catalogue change's impact, the way a ruling preview shows it, for ``rules`` added
+    or replacing those of their ids (which are then also ``retired``) and ``retired`` gone:
+    ``changed_decisions`` (:func:`changed_decisions`, from ``since``), ``open_tickets`` whose
+    lead would move (:func:`lead_changes`; the change moves none of them itself), and where
+    the new rules stand: the rules they ``outrank`` and those still ``outranked_by`` or
+    ``ties_with`` them (:func:`standing`), each list sorted and without the change's own."""
+    gone = frozenset(retired)
+    new = tuple(rules)
+    what = _Counterfactual(matrix, new, gone)
+    j = matrix.jurisdiction
+    tickets_out = []
+    for ticket_id, before, after in lead_changes(conn, matrix, what, now=now):
+        row = conn.execute(select(tickets.c.status, tickets.c.owner, tickets.c.category,
+                                  tickets.c.area).where(tickets.c.ticket_id == ticket_id)
+                           ).first()
+        tickets_out.append({
+            "ticket_id": ticket_id, "status": row.status if row else None,
+            "owner": row.owner if row else None, "category": row.category if row else None,
+            "area": row.area if row else None, "lead_before": before.lead,
+            "lead_after": after.lead})
+    own = {rule.id for rule in new}
+    place: dict[str, set[str]] = {"outranks": set(), "outranked_by": set(), "ties_with": set()}
+    for rule in new:
+        if rule.category not in j.categories:
+            continue
+        for key, ids in standing(rule, matrix, gone).items():
+            place[key] |= set(ids) - own
+    return {"changed_decisions": changed_decisions(conn, matrix, new, gone, since=since,
+                                                   sample_size=sample_size),
+            "open_tickets": tickets_out, **{k: sorted(v) for k, v in place.items()}}
+
+
 def _target_of(lead: str, category: str | None, area: str | None, now: datetime,
                j: Jurisdiction) -> str | None:
     """The unit a ruled lead names for a ticket (a role resolved for its area)."""
