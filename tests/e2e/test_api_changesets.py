@@ -197,3 +197,14 @@ def test_a_duty_list_workbook_drafts_the_rows_that_differ_from_the_live_matrix(
     refused(client.post("/v1/changesets/workbook", params={"title": "x"}, content=b"a,b",
                         headers={"Content-Type": "text/plain"}), 422, "invalid_file")
 
+
+
+def test_a_change_set_the_engine_could_not_serve_is_refused_at_draft_time(
+        loaded_client: TestClient) -> None:
+    from tests.integration.test_unservable_changes import too_many_rules
+
+    before = version(loaded_client)
+    refused(loaded_client.post("/v1/changesets", json={
+        "title": "过大的变更", "rules": too_many_rules()}), 422, "shard_too_large")
+    assert version(loaded_client) == before
+    assert ok(loaded_client.get("/v1/changesets"))["items"] == []
