@@ -208,3 +208,20 @@ def test_a_change_set_the_engine_could_not_serve_is_refused_at_draft_time(
         "title": "过大的变更", "rules": too_many_rules()}), 422, "shard_too_large")
     assert version(loaded_client) == before
     assert ok(loaded_client.get("/v1/changesets"))["items"] == []
+
+
+def test_two_rival_change_sets_approved_at_once_publish_exactly_one(
+        loaded_client: TestClient) -> None:
+    from tests.e2e.test_concurrent_writers import at_once
+
+    client = loaded_client
+    author, reviewer = editors(client)
+    rivals = [draft(client, {**MOVE_LEAF, "title": f"改由{lead}主办", "rules": [
+        {**MOVE_LEAF["rules"][0], "lead": lead}]}, author)["id"] for lead in ("D-ZJ", "D-CG")]
+    before = version(client)
+    answers = at_once([lambda cs=cs: client.post(f"/v1/changesets/{cs}/approve",
+                                                 headers=reviewer) for cs in rivals])
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    assert version(client) == before + 1
+    statuses = sorted(ok(client.get(f"/v1/changesets/{cs}"))["status"] for cs in rivals)
+    assert statuses == ["published", "superseded"]
