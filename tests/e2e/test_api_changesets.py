@@ -5,12 +5,16 @@ naming the field and writes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from arbitration.audit import verify_log
+from arbitration.tables import audit_log
 from rules.dutylist import write_duty_list
 from tests.e2e.test_api_keys import bearer, make_key, refused
 from tests.e2e.test_api_rulings import code_of, ok, post_event, route
@@ -78,6 +82,13 @@ def test_a_second_editor_publishes_a_change_set_whose_impact_matched_what_change
     assert code_of(route(client, "T10", minute=30)["lead"]) == "D-ZJ"
     newest = ok(client.get("/v1/versions"))["versions"][0]
     assert drafted["id"] in newest["note"]
+
+    with client.app.state.services.db.connect() as conn:  # type: ignore[attr-defined]
+        actions = [r.action for r in conn.execute(
+            select(audit_log.c.action).where(audit_log.c.subject == f"change_set:{drafted['id']}")
+            .order_by(audit_log.c.seq))]
+        assert verify_log(conn)[1] == []
+    assert actions == ["change_set_drafted", "change_set_published"]
 
     replays = {tid: ok(client.get(f"/v1/decisions/{d['decision_id']}/replay",
                                  params={"version": "current"}))
@@ -219,8 +230,10 @@ def test_two_rival_change_sets_approved_at_once_publish_exactly_one(
     rivals = [draft(client, {**MOVE_LEAF, "title": f"改由{lead}主办", "rules": [
         {**MOVE_LEAF["rules"][0], "lead": lead}]}, author)["id"] for lead in ("D-ZJ", "D-CG")]
     before = version(client)
-    answers = at_once([lambda cs=cs: client.post(f"/v1/changesets/{cs}/approve",
-                                                 headers=reviewer) for cs in rivals])
+    def approve(cs: str) -> Callable[[], Any]:
+        return lambda: client.post(f"/v1/changesets/{cs}/approve", headers=reviewer)
+
+    answers = at_once([approve(cs) for cs in rivals])
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
     assert version(client) == before + 1
     statuses = sorted(ok(client.get(f"/v1/changesets/{cs}"))["status"] for cs in rivals)
