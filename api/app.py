@@ -23,7 +23,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import pages, problems
 from api.db import make_engine, upgrade
 from api.deps import Services, get_caller, utc_now
-from api.routes import disputes, graph, keys, matrix, routing, rulings, stats, tickets
+from api.routes import (
+    changesets,
+    disputes,
+    graph,
+    keys,
+    matrix,
+    routing,
+    rulings,
+    stats,
+    tickets,
+)
 from api.settings import AppSettings
 from jurisdiction.errors import Unavailable
 from rules.service import DecisionBatch, Router
@@ -234,6 +244,7 @@ def create_app(settings: AppSettings | None = None, *,
     app.include_router(rulings.router)
     app.include_router(stats.router)
     app.include_router(keys.router)
+    app.include_router(changesets.router)
     pages.install(app)
     return app
 

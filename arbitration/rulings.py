@@ -399,20 +399,21 @@ class RulingPlan:
 
 @dataclass
 class _Counterfactual:
-    """Decide tickets on the current matrix, and on the matrix the ruling makes (its rule
-    added, its retirements gone): the same evaluator the replay of a decision uses."""
+    """Decide tickets on the current matrix, and on the matrix a change makes (its new rules
+    added, its retirements gone — a replaced rule is both): the same evaluator the replay of
+    a decision uses. A ruling adds at most one rule; a change set any number."""
 
     matrix: Matrix
-    rule: Rule | None
+    rules: tuple[Rule, ...]
     retired: frozenset[str]
     jurisdiction: Jurisdiction = field(init=False)
 
     def __post_init__(self) -> None:
-        # the ruling's rule and retirements also move where departmental gaps go
-        # (rules.departmental), as the matrix after the ruling will
-        rules = [r for r in self.matrix.rules.values() if r.id not in self.retired]
-        self.jurisdiction = with_derived_defaults(
-            self.matrix.jurisdiction, rules + ([self.rule] if self.rule is not None else []))
+        # the new rules and retirements also move where departmental gaps go
+        # (rules.departmental), as the matrix after the change will
+        kept = [r for r in self.matrix.rules.values() if r.id not in self.retired]
+        self.jurisdiction = with_derived_defaults(self.matrix.jurisdiction,
+                                                  kept + list(self.rules))
 
     def now(self, ctx: TicketContext) -> Decision:
         return resolve(ctx, self.matrix.considered(ctx.category_path),
@@ -421,9 +422,12 @@ class _Counterfactual:
     def after(self, ctx: TicketContext) -> Decision:
         considered = [r for r in self.matrix.considered(ctx.category_path)
                       if r.id not in self.retired]
-        if self.rule is not None and self.rule.category in ctx.category_path:
-            considered.append(self.rule)
+        considered += [r for r in self.rules if r.category in ctx.category_path]
         return resolve(ctx, considered, self.jurisdiction, self.matrix.settings)
+
+    def matches_new(self, ctx: TicketContext) -> bool:
+        """Does one of the new rules match the ticket?"""
+        return any(mismatch(rule, ctx) is None for rule in self.rules)
 
 
 def _answer(decision: Decision) -> dict[str, Any]:
@@ -507,13 +511,18 @@ class _Scope:
                    rule.valid_from, rule.valid_to)
 
 
-def _scopes(matrix: Matrix, rule: Rule | None, gone: frozenset[str]
-            ) -> tuple[_Scope | None, list[_Scope]]:
+def _scopes(matrix: Matrix, rules: Sequence[Rule], gone: frozenset[str]
+            ) -> tuple[list[_Scope], list[_Scope]]:
+    """The scopes of the new rules, and of the retired rules as they stand in ``matrix``."""
     j = matrix.jurisdiction
-    mine = _Scope.of(rule, j) if rule is not None else None
+    mine = [s for s in (_Scope.of(rule, j) for rule in rules) if s is not None]
     retired = [s for s in (_Scope.of(matrix.rules[r], j) for r in sorted(gone)
                            if r in matrix.rules) if s is not None]
     return mine, retired
+
+
+def _new_rules(rule: Rule | None) -> tuple[Rule, ...]:
+    return (rule,) if rule is not None else ()
 
 
 def _in_scope(scope: _Scope, category: Any, area: Any, as_of: Any = None) -> Any:
@@ -535,55 +544,63 @@ def _moved_defaults(before: Jurisdiction, after: Jurisdiction
     return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
 
 
-def changed_decisions(conn: Connection, matrix: Matrix, rule: Rule | None,
-                      retired: Iterable[str], *, sample_size: int = SAMPLE_SIZE
-                      ) -> dict[str, Any]:
+def changed_decisions(conn: Connection, matrix: Matrix, rules: Sequence[Rule],
+                      retired: Iterable[str], *, since: datetime | None = None,
+                      sample_size: int = SAMPLE_SIZE) -> dict[str, Any]:
     """The stored decisions whose replay under the new rule-set version would differ from
     their replay under the current one (status, lead, co-handlers or winning rule: what
     ``GET /v1/decisions/{id}/replay`` compares) — for a decision made under the current
-    version, exactly those whose replay under the new version is not ``same``.
+    version, exactly those whose replay under the new version is not ``same``. The new
+    version is ``matrix`` with ``rules`` added (or replacing the rule of their id, which is
+    then also in ``retired``) and ``retired`` gone; ``since`` keeps the decisions made for a
+    time (``as_of``) from then on.
 
     Only decisions that could change are decided again: SQL keeps those in the scope
-    (category subtree, area subtree, validity) of the new rule or of a retired rule — no
-    other decision can be touched by the change; of those in the new rule's scope only, a
+    (category subtree, area subtree, validity) of a new rule or of a retired rule — no
+    other decision can be touched by the change; of those in a new rule's scope only, a
     decision routed by a winner that still stands unchanged at the current version and
-    outranks the new rule cannot change, so only the rest have their request read and are
+    outranks every new rule cannot change, so only the rest have their request read and are
     decided twice. Where the change moves a category's derived departmental default
     (:mod:`rules.departmental`), the fallbacks of that category in that district are decided
-    again too, wherever the rule's own scope lies.
+    again too, wherever the rules' own scope lies.
     """
     j = matrix.jurisdiction
     gone = frozenset(retired)
-    what = _Counterfactual(matrix, rule, gone)
-    mine_scope, retired_scopes = _scopes(matrix, rule, gone)
+    new = tuple(rules)
+    what = _Counterfactual(matrix, new, gone)
+    mine_scopes, retired_scopes = _scopes(matrix, new, gone)
     cols = (decisions.c.id, decisions.c.ticket_id, decisions.c.ruleset_version,
             decisions.c.as_of, decisions.c.category, decisions.c.area, decisions.c.status,
             decisions.c.lead, decisions.c.rule_id)
+    recent = decisions.c.as_of >= since if since is not None else None
+
+    def select_rows(cond: Any) -> Any:
+        return conn.execute(select(*cols).where(cond if recent is None else cond & recent))
+
     rows: dict[str, Any] = {}
     must: set[str] = set()  # in a retired rule's scope: always decided again
     for scope in retired_scopes:
-        for r in conn.execute(select(*cols).where(_in_scope(
-                scope, decisions.c.category, decisions.c.area, decisions.c.as_of))):
+        for r in select_rows(_in_scope(scope, decisions.c.category, decisions.c.area,
+                                       decisions.c.as_of)):
             rows[r.id] = r
             must.add(r.id)
-    if mine_scope is not None:
-        for r in conn.execute(select(*cols).where(_in_scope(
-                mine_scope, decisions.c.category, decisions.c.area, decisions.c.as_of))):
+    for scope in mine_scopes:
+        for r in select_rows(_in_scope(scope, decisions.c.category, decisions.c.area,
+                                       decisions.c.as_of)):
             rows.setdefault(r.id, r)
     for category, district in _moved_defaults(j, what.jurisdiction):
         # A department-led rule (or its retirement) moves where its category's gaps go in
         # the whole district, whatever its own scope (rules.departmental): every fallback
         # there is decided again.
-        query = select(*cols).where(
-            decisions.c.status.in_((Status.FALLBACK.value, Status.UNROUTED.value)),
-            decisions.c.category.in_(category_subtree(j, category)),
-            decisions.c.area.in_(area_subtree(j, district)) if district is not None
-            else decisions.c.area.is_(None))
-        for r in conn.execute(query):
+        cond = (decisions.c.status.in_((Status.FALLBACK.value, Status.UNROUTED.value))
+                & decisions.c.category.in_(category_subtree(j, category))
+                & (decisions.c.area.in_(area_subtree(j, district)) if district is not None
+                   else decisions.c.area.is_(None)))
+        for r in select_rows(cond):
             rows[r.id] = r
             must.add(r.id)
     scanned = len(rows)
-    mine = rank(rule, j) if rule is not None else _LOWEST
+    mine = max((rank(rule, j) for rule in new), default=_LOWEST)
     winners = _stored_winners(conn, {(r.rule_id, r.ruleset_version) for r in rows.values()
                                      if r.id not in must and r.rule_id is not None
                                      and r.status == Status.ROUTED.value})
@@ -612,8 +629,8 @@ def changed_decisions(conn: Connection, matrix: Matrix, rule: Rule | None,
             ctx = context_for(ticket_from_request(request, r.as_of), j)
         except (NotFound, InvalidInput):
             continue  # its codes are gone from the matrix: it cannot be replayed
-        if r.id not in must and rule is not None and mismatch(rule, ctx) is not None:
-            continue  # the new rule does not match it, and no retired rule could
+        if r.id not in must and not what.matches_new(ctx):
+            continue  # no new rule matches it, and no retired rule could
         before, after = what.now(ctx), what.after(ctx)
         changes = decision_change(before, after)
         if not changes:
@@ -647,6 +664,84 @@ def _latest_requests(conn: Connection, ticket_ids: Sequence[str]
     return {k: v for k, (_, v) in found.items()}
 
 
+def lead_changes(conn: Connection, matrix: Matrix, what: _Counterfactual, *, now: datetime,
+                 exclude: Any = None) -> list[tuple[str, Decision, Decision]]:
+    """The open tickets (but ``exclude``) whose lead the change would move: each decided (at
+    ``now``, with its latest routing request) on the current matrix and on the changed one,
+    in ticket id order, with both decisions. Only tickets in the scope of a new or a retired
+    rule (valid at ``now``) can move, and of those in a new rule's scope only, those a new
+    rule matches."""
+    j = matrix.jurisdiction
+    mine_scopes, retired_scopes = _scopes(matrix, what.rules, what.retired)
+    rows: dict[str, Any] = {}
+    must: set[str] = set()  # in a retired rule's scope
+    scopes = [(s, True) for s in retired_scopes] + [(s, False) for s in mine_scopes]
+    for scope, is_retired in scopes:
+        if not ((scope.valid_from is None or scope.valid_from <= now)
+                and (scope.valid_to is None or now < scope.valid_to)):
+            continue
+        query = select(tickets.c.ticket_id, tickets.c.category, tickets.c.area).where(
+            tickets.c.status.in_(_OPEN), _in_scope(scope, tickets.c.category, tickets.c.area))
+        for r in conn.execute(query):
+            if r.ticket_id != exclude and r.ticket_id not in rows:
+                rows[r.ticket_id] = r
+                if is_retired:
+                    must.add(r.ticket_id)
+    ordered = sorted(rows)
+    requests = _latest_requests(conn, ordered)
+    moved: list[tuple[str, Decision, Decision]] = []
+    for ticket_id in ordered:
+        r = rows[ticket_id]
+        request_body = requests.get(ticket_id) or {"category": r.category, "area": r.area}
+        request_body["as_of"] = now
+        try:
+            ctx = context_for(ticket_from_request(request_body, now), j)
+        except (NotFound, InvalidInput):
+            continue
+        if ticket_id not in must and not what.matches_new(ctx):
+            continue
+        before, after = what.now(ctx), what.after(ctx)
+        if after.lead is None or after.lead == before.lead:
+            continue
+        moved.append((ticket_id, before, after))
+    return moved
+
+
+def change_impact(conn: Connection, matrix: Matrix, rules: Sequence[Rule],
+                  retired: Iterable[str], *, now: datetime, since: datetime | None = None,
+                  sample_size: int = SAMPLE_SIZE) -> dict[str, Any]:
+    """A catalogue change's impact, the way a ruling preview shows it, for ``rules`` added
+    or replacing those of their ids (which are then also ``retired``) and ``retired`` gone:
+    ``changed_decisions`` (:func:`changed_decisions`, from ``since``), ``open_tickets`` whose
+    lead would move (:func:`lead_changes`; the change moves none of them itself), and where
+    the new rules stand: the rules they ``outrank`` and those still ``outranked_by`` or
+    ``ties_with`` them (:func:`standing`), each list sorted and without the change's own."""
+    gone = frozenset(retired)
+    new = tuple(rules)
+    what = _Counterfactual(matrix, new, gone)
+    j = matrix.jurisdiction
+    tickets_out = []
+    for ticket_id, before, after in lead_changes(conn, matrix, what, now=now):
+        row = conn.execute(select(tickets.c.status, tickets.c.owner, tickets.c.category,
+                                  tickets.c.area).where(tickets.c.ticket_id == ticket_id)
+                           ).first()
+        tickets_out.append({
+            "ticket_id": ticket_id, "status": row.status if row else None,
+            "owner": row.owner if row else None, "category": row.category if row else None,
+            "area": row.area if row else None, "lead_before": before.lead,
+            "lead_after": after.lead})
+    own = {rule.id for rule in new}
+    place: dict[str, set[str]] = {"outranks": set(), "outranked_by": set(), "ties_with": set()}
+    for rule in new:
+        if rule.category not in j.categories:
+            continue
+        for key, ids in standing(rule, matrix, gone).items():
+            place[key] |= set(ids) - own
+    return {"changed_decisions": changed_decisions(conn, matrix, new, gone, since=since,
+                                                   sample_size=sample_size),
+            "open_tickets": tickets_out, **{k: sorted(v) for k, v in place.items()}}
+
+
 def _target_of(lead: str, category: str | None, area: str | None, now: datetime,
                j: Jurisdiction) -> str | None:
     """The unit a ruled lead names for a ticket (a role resolved for its area)."""
@@ -676,7 +771,7 @@ def plan_ruling(conn: Connection, matrix: Matrix, request: RulingRequest,
     """
     j = matrix.jurisdiction
     gone = frozenset(retired)
-    what = _Counterfactual(matrix, rule, gone)
+    what = _Counterfactual(matrix, _new_rules(rule), gone)
     redispatch: list[Redispatch] = []
     kept: list[Kept] = []
     policies: dict[str | None, Policy] = {}
@@ -705,38 +800,10 @@ def plan_ruling(conn: Connection, matrix: Matrix, request: RulingRequest,
             if target is not None and not (target == own.owner and not own.dispute_open):
                 try_ticket(own, target, "ruling")
 
-    mine_scope, retired_scopes = _scopes(matrix, rule, gone)
-    rows: dict[str, Any] = {}
-    must: set[str] = set()  # in a retired rule's scope
-    for scope in (*retired_scopes, mine_scope):
-        if scope is None or not ((scope.valid_from is None or scope.valid_from <= now)
-                                 and (scope.valid_to is None or now < scope.valid_to)):
-            continue
-        query = select(tickets.c.ticket_id, tickets.c.category, tickets.c.area,
-                       tickets.c.status, tickets.c.owner, tickets.c.interim_owner).where(
-            tickets.c.status.in_(_OPEN), _in_scope(scope, tickets.c.category, tickets.c.area))
-        for r in conn.execute(query):
-            if r.ticket_id != own_id and r.ticket_id not in rows:
-                rows[r.ticket_id] = r
-                if scope is not mine_scope:
-                    must.add(r.ticket_id)
-    ordered = sorted(rows)
-    requests = _latest_requests(conn, ordered)
-    for ticket_id in ordered:
-        r = rows[ticket_id]
-        request_body = requests.get(ticket_id) or {"category": r.category, "area": r.area}
-        request_body["as_of"] = now
-        try:
-            ctx = context_for(ticket_from_request(request_body, now), j)
-        except (NotFound, InvalidInput):
-            continue
-        if ticket_id not in must and rule is not None and mismatch(rule, ctx) is not None:
-            continue
-        before, after = what.now(ctx), what.after(ctx)
-        if after.lead is None or after.lead == before.lead:
-            continue
+    for ticket_id, before, after in lead_changes(conn, matrix, what, now=now,
+                                                 exclude=own_id):
         state = service.load_ticket(conn, ticket_id, for_update=for_update)
-        if state is None or after.lead in (state.owner, state.holder):
+        if state is None or after.lead is None or after.lead in (state.owner, state.holder):
             continue
         if state.status in (TicketStatus.IN_DISPUTE, TicketStatus.RETURN_PENDING):
             kept.append(Kept(ticket_id, state.holder, after.lead, str(state.status)))
@@ -753,8 +820,8 @@ def plan_ruling(conn: Connection, matrix: Matrix, request: RulingRequest,
         ruleset_version=matrix.version, rule=rule, retired=tuple(retired), standing=place,
         redispatch=tuple(redispatch), kept=tuple(kept),
         warnings=tuple(ruling_warnings(request, j)),
-        changed_decisions=(changed_decisions(conn, matrix, rule, gone) if with_decisions
-                           else None))
+        changed_decisions=(changed_decisions(conn, matrix, _new_rules(rule), gone)
+                           if with_decisions else None))
 
 
 # -- the service ----------------------------------------------------------------------------------

@@ -155,3 +155,45 @@ policies = Table(
     Column("actor", String(200), nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# -- change sets: catalogue changes reviewed by a second person before they are published ------
+
+#: A change set's proposal and its current status (a projection of its events: the status,
+#: who decided and the version it published are set once, when it leaves ``draft``).
+change_sets = Table(
+    "change_sets", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # draft | published | rejected | superseded
+    Column("rules", JSON, nullable=False),  # rule objects to add or replace (bundle format)
+    Column("retire", JSON, nullable=False),  # rule ids to retire
+    Column("rule_ids", JSON, nullable=False),  # every rule id it touches (rules and retire)
+    Column("base_version", Integer, nullable=False),
+    Column("base_revisions", JSON, nullable=False),  # rule id -> live revision, or null
+    Column("findings", JSON, nullable=False),
+    Column("impact", JSON, nullable=False),
+    Column("diff", JSON, nullable=False),
+    Column("source", String(200), nullable=False, default="api"),  # api | a file's name
+    Column("author", String(200), nullable=False),
+    Column("author_id", String(100), nullable=False),  # a key id, or user:<id>
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(200)),
+    Column("decided_by_id", String(100)),
+    Column("reason", Text),
+    Column("published_version", Integer),
+    Column("superseded_by", String(40)),
+)
+Index("ix_change_sets_status", change_sets.c.status, change_sets.c.created_at)
+
+#: Append-only history of each change set: drafted, published, rejected, superseded.
+change_set_events = Table(
+    "change_set_events", metadata,
+    Column("change_set_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("actor_id", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+)
