@@ -186,6 +186,10 @@ GRAPH_VIEW = {
     "lineage": "裁定来龙去脉",
 }
 
+#: Change set statuses (arbitration/changesets.py).
+CHANGE_SET_STATUS = {"draft": "草稿", "published": "已发布", "rejected": "已退回",
+                     "superseded": "已被取代"}
+
 #: Every label table by kind, for :func:`label` and the ``{key:kind}`` placeholders.
 LABELS: dict[str, Mapping[str, str]] = {
     "dispute_status": DISPUTE_STATUS, "dispute_reason": DISPUTE_REASON,
@@ -196,7 +200,7 @@ LABELS: dict[str, Mapping[str, str]] = {
     "finding": FINDING, "ruling_warning": RULING_WARNING,
     "decision_status": DECISION_STATUS, "fallback_step": FALLBACK_STEP,
     "rule_source": RULE_SOURCE, "audit_action": AUDIT_ACTION, "audit_subject": AUDIT_SUBJECT,
-    "graph_view": GRAPH_VIEW,
+    "graph_view": GRAPH_VIEW, "change_set_status": CHANGE_SET_STATUS,
 }
 
 
@@ -250,6 +254,7 @@ FIELD_LABELS = {
     "after": "翻页位置", "limit": "每页条数",
     # accounts and keys
     "login": "用户名", "password": "密码", "role": "角色", "expires": "有效期至",
+    "title": "标题", "body": "提交内容", "content-type": "文件类型",
     "expires_at": "有效期至", "days": "有效天数",
 }
 _INDEX = re.compile(r"^(?P<name>[^\[\]]*)\[(?P<i>\d+)\]$")
@@ -502,6 +507,21 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     # accounts, keys and audit
     "invalid_role": ("角色无效，应为系统管理员、目录编辑、裁定员、热线派单、承办单位或只读之一",),
     "unit_required": ("承办单位角色须指定所属单位",),
+    # change sets (arbitration/changesets.py)
+    "change_set_not_found": ("没有编号为「{change_set_id}」的变更草稿", "没有这个变更草稿"),
+    "change_set_not_draft": (
+        "变更草稿「{change_set_id}」已{status:change_set_status}，不能再审核",
+        "变更草稿「{change_set_id}」已由他人审核，请刷新后查看",
+    ),
+    "change_set_stale": (
+        "草稿起草后，规则 {rule_ids} 已有变动，请在现行目录上重新起草",
+        "该变更草稿已不适用于现行派单目录，请重新起草",
+    ),
+    "own_change_set": ("变更须由起草人以外的另一人审核发布（四眼原则）",),
+    "empty_change_set": ("该草稿与现行派单目录相同，没有任何变更",),
+    "duplicate_rule": ("同一规则在草稿中出现了两次",),
+    "invalid_body": ("提交内容应包含标题、规则和拟废止规则",),
+    "too_many": ("「{field:field}」条目过多", "条目过多"),
     # staff accounts and sign-in (api/staff.py, api/pages)
     "sign_in_failed": ("用户名或密码错误",),
     "account_locked": (
