@@ -75,7 +75,8 @@ STEPS = {"won": "胜出", "tie": "同级并列", "specificity": "特别性", "au
 OUTCOMES = {"won": "采用", "lost": "未采用"}
 #: why an open ticket the new rules route elsewhere stays where it is (``Kept.reason``)
 KEPT_REASONS = {"in_dispute": "另有争议处理中", "return_pending": "退单待审",
-                "placed_elsewhere": "热线已指定其他单位", "would_open_dispute": "改派将引发新的争议"}
+                "placed_elsewhere": "热线已指定其他单位",
+                "would_open_dispute": "改派将引发新的争议"}
 #: what the desk says for the errors a person can meet there (else message_of)
 DESK_MESSAGES = {
     "conflict_of_interest": "您所在单位是本争议的当事方，按规定应当回避，不能认领或裁定本争议。",
@@ -276,8 +277,8 @@ def _page(request: Request, staff: Staff, dispute_id: str, *, status_code: int =
                   can_rule=can_rule(staff), holds=holds, form=form, statement=statement,
                   errors=errors or FormErrors(), statement_errors=statement_errors or FormErrors(),
                   preview=preview, scopes=scopes, candidates=_candidates(dispute),
-                  speaks_for=speaks_for if active else [], steps=STEPS, outcomes=OUTCOMES, kept_reasons=KEPT_REASONS,
-                  notice=notice)
+                  speaks_for=speaks_for if active else [], steps=STEPS, outcomes=OUTCOMES,
+                  kept_reasons=KEPT_REASONS, notice=notice)
 
 
 def _field_of(exc: QuanzeError, fields: Mapping[str, str]) -> str | None:
