@@ -64,7 +64,7 @@ def resolve(units: Mapping[str, Unit], text: str, *, territorial: bool = False) 
     >>> try:
     ...     resolve(units, "城市管理")
     ... except UnitNotResolved as exc:
-    ...     print(exc.message[:30])
+    ...     print(exc.message[:34])
     “城市管理”对应多个单位：区城市管理委员会、区城市管理综合行政执法局
     """
     typed = text.strip()
