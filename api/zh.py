@@ -112,6 +112,18 @@ RULING_WARNING = {
     "fixed_territorial_outside_scope": "固定街乡单位超出其辖区",
 }
 
+#: A routing candidate's fate (rules/resolution.py Candidate: ``outcome``, ``step``).
+CANDIDATE_OUTCOME = {"won": "采用", "lost": "未采用"}
+CANDIDATE_STEP = {
+    "won": "胜出", "tie": "同级并列", "specificity": "特别性", "authority": "权威（裁定优先）",
+    "priority": "优先级", "recency": "新旧", "role": "角色不适用", "departmental": "部门事项",
+    "validity": "有效期", "category": "事项分类", "area": "区域", "when": "附加条件",
+    "text": "关键词", "engine": "规则引擎",
+}
+#: Why a ruling leaves an open ticket where it is (arbitration/rulings.py Kept.reason).
+KEPT_REASON = {"in_dispute": "另有争议处理中", "return_pending": "退单待审",
+               "placed_elsewhere": "热线已指定其他单位", "would_open_dispute": "改派将引发新的争议"}
+
 #: Every label table by kind, for :func:`label` and the ``{key:kind}`` placeholders.
 LABELS: dict[str, Mapping[str, str]] = {
     "dispute_status": DISPUTE_STATUS, "dispute_reason": DISPUTE_REASON,
@@ -120,6 +132,8 @@ LABELS: dict[str, Mapping[str, str]] = {
     "unit_kind": UNIT_KIND, "area_level": AREA_LEVEL, "intake": INTAKE, "role": ROLE,
     "dispute_stage": DISPUTE_STAGE, "tier": TIER, "urgency": URGENCY, "severity": SEVERITY,
     "finding": FINDING, "ruling_warning": RULING_WARNING,
+    "candidate_outcome": CANDIDATE_OUTCOME, "candidate_step": CANDIDATE_STEP,
+    "kept_reason": KEPT_REASON,
 }
 
 

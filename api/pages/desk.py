@@ -67,26 +67,6 @@ def queue(request: Request, staff: StaffDep,
 
 # -- a dispute: what it is about, and settling it ------------------------------------------------
 
-#: what a candidate rule's step means (the explanation's ``candidates[].step``)
-STEPS = {"won": "胜出", "tie": "同级并列", "specificity": "特别性", "authority": "权威（裁定优先）",
-         "priority": "优先级", "recency": "新旧", "role": "角色不适用", "departmental": "部门事项",
-         "validity": "有效期", "category": "事项分类", "area": "区域", "when": "附加条件",
-         "text": "关键词", "engine": "规则引擎"}
-OUTCOMES = {"won": "采用", "lost": "未采用"}
-#: why an open ticket the new rules route elsewhere stays where it is (``Kept.reason``)
-KEPT_REASONS = {"in_dispute": "另有争议处理中", "return_pending": "退单待审",
-                "placed_elsewhere": "热线已指定其他单位",
-                "would_open_dispute": "改派将引发新的争议"}
-#: what the desk says for the errors a person can meet there (else message_of)
-DESK_MESSAGES = {
-    "conflict_of_interest": "您所在单位是本争议的当事方，按规定应当回避，不能认领或裁定本争议。",
-    "dispute_claimed": "该争议已由其他裁定员认领。",
-    "dispute_not_claimed": "您尚未认领该争议，请先认领再裁定。",
-    "dispute_closed": "该争议已结束，不能再办理。",
-    "ruling_plan_changed": "裁定的影响与预览时不同（期间数据已有变化），"
-                           "请重新预览影响后再确认裁定。",
-    "not_a_party": "该单位不是本争议的当事方，不能提交陈述。",
-}
 #: notices after a successful form (POST-redirect-GET): ?notice=<key>
 NOTICES = {"claimed": "已认领该争议，请在期限内作出裁定。", "statement": "陈述已提交。",
            "ruled": "裁定已生效：派单规则已写入目录，相关工单已改派。"}
@@ -101,10 +81,6 @@ STATEMENT_FIELDS = {"unit": "st_unit", "text": "st_text", "basis": "st_basis",
 KEYWORDS = re.compile(r"[、，,;；\s]+")
 #: the biggest form field the desk reads at all (its own limits are smaller, with messages)
 FORM_MAX = 40_000
-
-
-def desk_message(exc: QuanzeError) -> str:
-    return DESK_MESSAGES.get(exc.code) or message_of(exc)
 
 
 def can_rule(staff: Staff) -> bool:
@@ -277,8 +253,7 @@ def _page(request: Request, staff: Staff, dispute_id: str, *, status_code: int =
                   can_rule=can_rule(staff), holds=holds, form=form, statement=statement,
                   errors=errors or FormErrors(), statement_errors=statement_errors or FormErrors(),
                   preview=preview, scopes=scopes, candidates=_candidates(dispute),
-                  speaks_for=speaks_for if active else [], steps=STEPS, outcomes=OUTCOMES,
-                  kept_reasons=KEPT_REASONS, notice=notice)
+                  speaks_for=speaks_for if active else [], notice=notice)
 
 
 def _field_of(exc: QuanzeError, fields: Mapping[str, str]) -> str | None:
@@ -310,7 +285,7 @@ def claim_page(request: Request, staff: FormStaffDep,
         if exc.code == "forbidden":
             raise
         return _page(request, staff, dispute_id, status_code=exc.status,
-                     errors=FormErrors(general=[desk_message(exc)]))
+                     errors=FormErrors(general=[message_of(exc, request)]))
     return RedirectResponse(f"/disputes/{dispute_id}?notice=claimed", status_code=303)
 
 
@@ -351,9 +326,9 @@ def statement_page(request: Request, staff: FormStaffDep, dispute_id: str,
                 raise
             target = _field_of(exc, STATEMENT_FIELDS)
             if target is not None:
-                errors.fields[target] = desk_message(exc)
+                errors.fields[target] = message_of(exc, request)
             else:
-                errors.general.append(desk_message(exc))
+                errors.general.append(message_of(exc, request))
             return _page(request, staff, dispute_id, status_code=exc.status, statement=form,
                          statement_errors=errors)
         return RedirectResponse(f"/disputes/{dispute_id}?notice=statement#statements",
@@ -367,9 +342,9 @@ def _ruling_failed(request: Request, staff: Staff, dispute_id: str, form: Ruling
     errors = FormErrors()
     target = _field_of(exc, RULING_FIELDS)
     if target is not None:
-        errors.fields[target] = desk_message(exc)
+        errors.fields[target] = message_of(exc, request)
     else:
-        errors.general.append(desk_message(exc))
+        errors.general.append(message_of(exc, request))
     form.plan_digest = ""
     return _page(request, staff, dispute_id, status_code=exc.status, form=form, errors=errors)
 

@@ -186,7 +186,7 @@ def test_a_dispute_claimed_by_another_arbiter_cannot_be_claimed_again(
     assert "审理中" in page and "预览影响" not in page
     response = other.post(f"/disputes/{dispute_id}/claim", data={"csrf_token": csrf_of(page)})
     assert response.status_code == 409
-    assert "已由其他裁定员认领" in response.text
+    assert "该争议已由 王敏 认领" in response.text
 
 
 BAD_RULINGS = [
