@@ -87,16 +87,20 @@ def can_rule(staff: Staff) -> bool:
     return staff.role in ("arbiter", "admin")
 
 
+def check_visible(conn: Connection, staff: Staff, dispute_id: str) -> None:
+    """A unit's clerk sees only their unit's disputes: any other is "not found", as if it
+    did not exist (``dispute_not_found``, the same as for an unknown id)."""
+    parties = service.load_dispute(conn, dispute_id).parties
+    if staff.role == "unit" and staff.unit not in parties:
+        raise NotFound(f"unknown dispute {dispute_id!r}", code="dispute_not_found",
+                       dispute_id=dispute_id)
+
+
 def visible_dispute(conn: Connection, request: Request, staff: Staff,
                     dispute_id: str) -> dict[str, Any]:
-    """The dispute as the page shows it; a unit's clerk sees only their unit's disputes — any
-    other is "not found", as if it did not exist."""
+    """The dispute as the page shows it, to whom may see it (:func:`check_visible`)."""
+    check_visible(conn, staff, dispute_id)
     matrix = services_of(request).router.current()
-    if staff.role == "unit":
-        parties = service.load_dispute(conn, dispute_id).parties
-        if staff.unit not in parties:
-            raise NotFound(f"unknown dispute {dispute_id!r}", code="dispute_not_found",
-                           dispute_id=dispute_id)
     return dispute_view(conn, matrix, dispute_id, ticket_decision=True)
 
 
@@ -278,7 +282,7 @@ def claim_page(request: Request, staff: FormStaffDep,
     """认领: the dispute taken up by the person signed in (回避 and a claim by another
     arbiter are shown on the page)."""
     with services_of(request).db.connect() as conn:
-        visible_dispute(conn, request, staff, dispute_id)
+        check_visible(conn, staff, dispute_id)
     try:
         claim_as(services_of(request), staff.caller, dispute_id)
     except (Forbidden, Conflict) as exc:
@@ -297,7 +301,7 @@ def statement_page(request: Request, staff: FormStaffDep, dispute_id: str,
     services = services_of(request)
     units = services.router.current().jurisdiction.units
     with services.db.connect() as conn:
-        visible_dispute(conn, request, staff, dispute_id)
+        check_visible(conn, staff, dispute_id)
     errors = FormErrors()
     unit = staff.unit if staff.role == "unit" else form.st_unit
     if not unit:
@@ -357,7 +361,7 @@ def preview_page(request: Request, staff: FormStaffDep, dispute_id: str,
     services = services_of(request)
     units = services.router.current().jurisdiction.units
     with services.db.connect() as conn:
-        visible_dispute(conn, request, staff, dispute_id)
+        check_visible(conn, staff, dispute_id)
     errors = FormErrors()
     ruling = form.request(units, errors)
     if ruling is None:
@@ -382,7 +386,7 @@ def ruling_page(request: Request, staff: FormStaffDep, dispute_id: str,
     services = services_of(request)
     units = services.router.current().jurisdiction.units
     with services.db.connect() as conn:
-        visible_dispute(conn, request, staff, dispute_id)
+        check_visible(conn, staff, dispute_id)
     errors = FormErrors()
     ruling = form.request(units, errors)
     if ruling is not None and not form.plan_digest:
