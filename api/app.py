@@ -144,9 +144,14 @@ def settle_heap() -> None:
     """Move what the process holds for long (the compiled matrix above all) out of the
     garbage collector's sight. Without this, every full collection walked the whole matrix
     and stopped the event loop for tens of milliseconds: the p99 of /v1/route fell from
-    about 50 to under 10 ms with it. The frozen set is collected again first, so earlier
-    matrices that became garbage are not kept."""
-    gc.unfreeze()
+    about 50 to under 10 ms with it.
+
+    Only what was allocated since the last install is collected and frozen: the frozen
+    objects are not walked again (``gc.unfreeze`` and a full collection walked the whole city,
+    0.09 s with the event loop stopped on every change, a replica's included). An earlier
+    matrix that became garbage is freed by reference counting all the same: its maps and
+    rules hold no reference cycles (memory stays flat over 1,000 versions,
+    tests/integration/test_incremental_change.py)."""
     gc.collect()
     gc.freeze()
 

@@ -11,8 +11,8 @@ engine's habits:
   (so every matching rule reports) and retracted at once, under a fixed session id — a new
   session per ticket costs ~25 MB (durable-rules-facts.md).
 - A ruleset cannot change after creation. Shards are keyed by a digest of their definition:
-  a new rule-set version recreates only the shards whose rules changed and deletes the ones
-  no longer used, so memory stays flat over many versions.
+  a new rule-set version creates only the shards whose rules changed and deletes the ones
+  no longer used (one generation later, see :class:`Engine`).
 - The engine's exceptions become :class:`~jurisdiction.errors.EngineError`.
 """
 
@@ -34,27 +34,45 @@ _SID = "0"
 _HANDLED, _NOT_HANDLED = 0, 1
 
 
+#: which ruleset (by shard digest) serves each shard key, in one generation of the engine
+Routes = Mapping[ShardKey, str]
+
+
 class Engine:
-    """Compiled shards loaded into durable_rules, answering "which rules match"."""
+    """Compiled shards loaded into durable_rules, answering "which rules match".
+
+    Each :meth:`load` makes a new generation of routes. A caller that took the routes of a
+    generation (with the matrix they belong to, so a decision names the version whose rules
+    it used) may still match by them after the next load: the rulesets of the previous
+    generation are deleted only at the load after that. Older routes get None from
+    :meth:`match` (the caller decides with the plain evaluator)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._handles: dict[str, int] = {}  # shard digest -> engine handle
-        self._routes: dict[ShardKey, str] = {}  # shard key -> digest
+        self._routes: Routes = {}  # shard key -> digest
+        self._previous: Routes = {}
         self._counter = itertools.count(1)
+        #: rulesets created since this engine was made (a one-rule change creates one)
+        self.created = 0
 
-    def load(self, shards: Mapping[ShardKey, Shard]) -> int:
-        """Make ``shards`` the live set; returns how many rulesets had to be created."""
+    def load(self, shards: Mapping[ShardKey, Shard]) -> Routes:
+        """Make ``shards`` the live set; returns its routes (for :meth:`match`)."""
         wanted = {key: shard.digest for key, shard in shards.items()}
         created = self._create_missing(shards)
         with self._lock:
             self._handles.update(created)
-            self._routes = wanted
+            self._previous, self._routes = self._routes, wanted
             live = set(wanted.values())
+            live.update(self._previous.values())
             stale = [d for d in self._handles if d not in live]
             for digest in stale:
                 _delete(self._handles.pop(digest))
-        return len(created)
+        return wanted
+
+    @property
+    def routes(self) -> Routes:
+        return self._routes
 
     def preload(self, shards: Mapping[ShardKey, Shard]) -> int:
         """Create the rulesets ``shards`` need without using them yet, so that a change is
@@ -67,28 +85,36 @@ class Engine:
 
     def _create_missing(self, shards: Mapping[ShardKey, Shard]) -> dict[str, int]:
         created: dict[str, int] = {}
+        handles = self._handles
         try:
             for shard in shards.values():
-                if shard.digest not in self._handles and shard.digest not in created:
-                    created[shard.digest] = handle = _create(f"q{shard.digest}",
-                                                             shard.definition)
+                digest = shard.digest
+                if digest not in handles and digest not in created:
+                    created[digest] = handle = _create(f"q{digest}", shard.definition)
                     _prime(handle)
         except EngineError:
             for handle in created.values():
                 _delete(handle)
             raise
+        self.created += len(created)
         return created
 
-    def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey]) -> set[str]:
-        """The ids of every rule, in the shards named by ``keys``, that the message matches."""
+    def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey],
+              routes: Routes | None = None) -> set[str] | None:
+        """The ids of every rule, in the shards named by ``keys``, that the message matches,
+        by ``routes`` (default: the live ones); None if those routes' rulesets are gone."""
         body = orjson.dumps(message).decode()[1:]  # on every ticket: the fast encoder
         matched: set[str] = set()
         with self._lock:
+            if routes is None:
+                routes = self._routes
             for key in keys:
-                digest = self._routes.get(key)
+                digest = routes.get(key)
                 if digest is None:
                     continue
-                handle = self._handles[digest]
+                handle = self._handles.get(digest)
+                if handle is None:
+                    return None
                 fact = f'{{"id":{next(self._counter)},"sid":"{_SID}",{body}'
                 try:
                     matched.update(_assert_and_collect(handle, fact))
@@ -105,7 +131,7 @@ class Engine:
             for handle in self._handles.values():
                 _delete(handle)
             self._handles.clear()
-            self._routes = {}
+            self._routes = self._previous = {}
 
 
 def _create(name: str, definition: Mapping[str, Any]) -> int:
