@@ -39,7 +39,8 @@ from jurisdiction.model import Jurisdiction
 from rules.model import Rule, canon_value, plain_text
 
 #: Caps of the durable_rules C core (durable-rules-facts.md) and the margins we keep.
-MAX_RULES_PER_RULESET = 4096
+#: (4096 rules per ruleset, less the one rules.engine adds to every ruleset to prime it.)
+MAX_RULES_PER_RULESET = 4095
 MAX_TESTS_PER_NODE = 512
 MAX_RULES_PER_PATH = 256
 #: Shards are kept small: durable_rules does not give back all of a deleted ruleset's memory,

@@ -134,9 +134,16 @@ class Engine:
             self._routes = self._previous = {}
 
 
+#: A rule every ruleset gets, fired by the priming fact only (tickets have no ``~p``), so
+#: that the session's action context is left freed (see :func:`_delete`).
+_PRIME_RULE = {f"~prime{BRANCH}0": {"all": [{"m": {"~p": 1}}]}}
+_PRIME_FACT = f'{{"id":0,"sid":"{_SID}","~p":1}}'
+
+
 def _create(name: str, definition: Mapping[str, Any]) -> int:
     try:
-        return int(_dre.create_ruleset(name, orjson.dumps(definition).decode()))
+        return int(_dre.create_ruleset(name, orjson.dumps({**definition, **_PRIME_RULE})
+                                       .decode()))
     except _dre.error as exc:
         raise EngineRefused(f"the rule engine refused ruleset {name}: {exc}",
                             ruleset=name) from exc
@@ -145,14 +152,25 @@ def _create(name: str, definition: Mapping[str, Any]) -> int:
 def _prime(handle: int) -> None:
     """Create the ruleset's session state now: the engine allocates it on the first fact,
     which otherwise lands on the first ticket routed through the shard (measured: the p99 of
-    routing the synthetic city rose from 0.3 to 1.1 ms without this)."""
-    fact = f'{{"id":0,"sid":"{_SID}"}}'
-    with contextlib.suppress(_dre.error):
-        _dre.assert_fact(handle, fact)
-    _retract(handle, fact)
+    routing the synthetic city rose from 0.3 to 1.1 ms without this). The priming fact fires
+    the priming rule, whose completed action leaves the session's context pointers null."""
+    try:
+        _assert_and_collect(handle, _PRIME_FACT)
+    finally:
+        _retract(handle, _PRIME_FACT)
 
 
 def _delete(handle: int) -> None:
+    """Delete a ruleset and its session. ``delete_ruleset`` alone frees the ruleset but not
+    its session's pools: ~125 KB lost per small ruleset (a 2,000-rule one lost 25-40 MB),
+    +0.1-0.2 MB per rule-set version. ``delete_state`` frees them, but it frees the
+    session's action context too, which the engine leaves uninitialised until an action
+    completes (it crashed on a session that never fired): every session here is primed by a
+    fired and completed action first (:func:`_prime`), and every match completes its
+    actions (:func:`_assert_and_collect`). Measured: 1,000 create/delete cycles, +125 MB
+    before, +0 MB after."""
+    with contextlib.suppress(_dre.error):
+        _dre.delete_state(handle, _SID)
     with contextlib.suppress(_dre.error):  # already gone; nothing to free
         _dre.delete_ruleset(handle)
 
