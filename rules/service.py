@@ -111,8 +111,10 @@ class Router:
         self._refresh_interval = refresh_interval
         self._clock = clock
         self._history: OrderedDict[int, Matrix] = OrderedDict()
-        #: the matrix compiled by :meth:`prepare`, with its shards, until it is installed
-        self._prepared: tuple[Matrix, dict[ShardKey, Shard]] | None = None
+        #: matrices compiled by :meth:`prepare`, with their shards, until one of their
+        #: version is installed (a writer and the refresher may each have one under way)
+        self._prepared: list[tuple[Matrix, dict[ShardKey, Shard]]] = []
+        self._prepared_lock = threading.Lock()
         #: set while the newest version cannot be served (an older one is)
         self.unservable: Unservable | None = None
         #: what compiling the last prepared or installed version cost
@@ -210,7 +212,9 @@ class Router:
         if self._matrix is None:
             return True
         refused = self.unservable is not None and self.unservable.version == head
-        return head != self._matrix.version and not refused
+        # newer only: a head read before this process installed its own later commit is old
+        # news (it used to be installed over the newer version, compiled whole)
+        return head > self._matrix.version and not refused
 
     def _load_newest(self, conn: Connection, head: int) -> None:
         try:
@@ -253,12 +257,22 @@ class Router:
         created = self._engine.preload(shards)
         if self.last_compile is not None:
             self.last_compile = replace(self.last_compile, created=created)
-        self._prepared = (matrix, shards)
+        with self._prepared_lock:
+            self._prepared.append((matrix, shards))
 
     def _compile(self, matrix: Matrix, base: Matrix | None,
                  changed: Iterable[str] | None) -> dict[ShardKey, Shard]:
         live = self._live
         j = matrix.jurisdiction
+        if (changed is None and base is None and live is not None
+                and live.matrix.jurisdiction.areas is j.areas
+                and live.matrix.jurisdiction.categories is j.categories):
+            # not prepared (another thread installed first): what differs from the live
+            # matrix is found by identity, since versions share their unchanged rules
+            base, old = live.matrix, live.matrix.rules
+            changed = [rule_id for rule_id, rule in matrix.rules.items()
+                       if old.get(rule_id) is not rule]
+            changed += [rule_id for rule_id in old if rule_id not in matrix.rules]
         if (changed is not None and base is not None and live is not None
                 and live.matrix is base and base.jurisdiction.areas is j.areas
                 and base.jurisdiction.categories is j.categories):
@@ -278,11 +292,11 @@ class Router:
                 self._install(matrix)
 
     def _install(self, matrix: Matrix) -> None:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] is matrix:
-            shards = prepared[1]
-        else:
-            shards = self._compile(matrix, None, None)
+        with self._prepared_lock:
+            prepared = [shards for m, shards in self._prepared if m is matrix]
+            self._prepared = [(m, shards) for m, shards in self._prepared
+                              if m.version > matrix.version]
+        shards = prepared[0] if prepared else self._compile(matrix, None, None)
         routes = self._engine.load(shards)
         # one generation swapped in: the pair (matrix, routes) is read as one by decide
         self._previous, self._live = self._live, Live(matrix, routes, shards)
