@@ -56,16 +56,18 @@ class Engine:
         #: rulesets created since this engine was made (a one-rule change creates one)
         self.created = 0
 
-    def load(self, shards: Mapping[ShardKey, Shard]) -> Routes:
-        """Make ``shards`` the live set; returns its routes (for :meth:`match`)."""
-        wanted = {key: shard.digest for key, shard in shards.items()}
-        created = self._create_missing(shards)
+    def load(self, shards: Mapping[ShardKey, Shard], routes: Routes | None = None) -> Routes:
+        """Make ``shards`` the live set; returns its routes (for :meth:`match`). ``routes``,
+        if the caller has them (a change updates the previous ones), saves a walk over every
+        shard: at city scale each walk over 4,820 shards cost milliseconds of a change."""
+        wanted = routes if routes is not None else {k: s.digest for k, s in shards.items()}
+        missing = set(wanted.values()).difference(self._handles)
+        created = self._create_missing(
+            [shard for shard in shards.values() if shard.digest in missing] if missing else [])
         with self._lock:
             self._handles.update(created)
             self._previous, self._routes = self._routes, wanted
-            live = set(wanted.values())
-            live.update(self._previous.values())
-            stale = [d for d in self._handles if d not in live]
+            stale = set(self._handles).difference(wanted.values(), self._previous.values())
             for digest in stale:
                 _delete(self._handles.pop(digest))
         return wanted
@@ -74,7 +76,7 @@ class Engine:
     def routes(self) -> Routes:
         return self._routes
 
-    def preload(self, shards: Mapping[ShardKey, Shard]) -> int:
+    def preload(self, shards: Iterable[Shard]) -> int:
         """Create the rulesets ``shards`` need without using them yet, so that a change is
         known to be servable before it commits; the next :meth:`load` uses them (or deletes
         them, if the change never committed). Returns how many were created."""
@@ -83,11 +85,11 @@ class Engine:
             self._handles.update(created)
         return len(created)
 
-    def _create_missing(self, shards: Mapping[ShardKey, Shard]) -> dict[str, int]:
+    def _create_missing(self, shards: Iterable[Shard]) -> dict[str, int]:
         created: dict[str, int] = {}
         handles = self._handles
         try:
-            for shard in shards.values():
+            for shard in shards:
                 digest = shard.digest
                 if digest not in handles and digest not in created:
                     created[digest] = handle = _create(f"q{digest}", shard.definition)

@@ -40,6 +40,7 @@ from rules.compiler import (
     Shard,
     ShardKey,
     compile_shards,
+    index_groups,
     recompile_shards,
     shard_keys_for,
     ticket_message,
@@ -80,6 +81,19 @@ class Live:
     matrix: Matrix
     routes: Routes
     shards: dict[ShardKey, Shard]
+    groups_of: dict[ShardKey, list[ShardKey]]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A matrix's shards, those compiled anew for it, and its engine routes when they were
+    made from the previous ones (None: the engine makes them from the shards)."""
+
+    shards: dict[ShardKey, Shard]
+    fresh: Mapping[ShardKey, Shard]
+    routes: Routes | None
+    #: the shards' keys by group (rules.compiler.index_groups)
+    groups_of: dict[ShardKey, list[ShardKey]]
 
 
 @dataclass(frozen=True)
@@ -111,9 +125,11 @@ class Router:
         self._refresh_interval = refresh_interval
         self._clock = clock
         self._history: OrderedDict[int, Matrix] = OrderedDict()
+        #: the last version read whole from the store for a replay (see :meth:`_remember`)
+        self._loaded: Matrix | None = None
         #: matrices compiled by :meth:`prepare`, with their shards, until one of their
         #: version is installed (a writer and the refresher may each have one under way)
-        self._prepared: list[tuple[Matrix, dict[ShardKey, Shard]]] = []
+        self._prepared: list[tuple[Matrix, Compiled]] = []
         self._prepared_lock = threading.Lock()
         #: set while the newest version cannot be served (an older one is)
         self.unservable: Unservable | None = None
@@ -253,15 +269,15 @@ class Router:
         Given the ``base`` it was made from (the matrix in use) and the ids of the rules
         ``changed``, only the shards holding those rules are compiled; the others, and their
         rulesets, are kept (:func:`rules.compiler.recompile_shards`)."""
-        shards = self._compile(matrix, base, changed)
-        created = self._engine.preload(shards)
+        compiled = self._compile(matrix, base, changed)
+        created = self._engine.preload(compiled.fresh.values())
         if self.last_compile is not None:
             self.last_compile = replace(self.last_compile, created=created)
         with self._prepared_lock:
-            self._prepared.append((matrix, shards))
+            self._prepared.append((matrix, compiled))
 
     def _compile(self, matrix: Matrix, base: Matrix | None,
-                 changed: Iterable[str] | None) -> dict[ShardKey, Shard]:
+                 changed: Iterable[str] | None) -> Compiled:
         live = self._live
         j = matrix.jurisdiction
         if (changed is None and base is None and live is not None
@@ -278,12 +294,17 @@ class Router:
                 and base.jurisdiction.categories is j.categories):
             rules = [rule for rule_id in changed
                      for rule in (base.rules.get(rule_id), matrix.rules.get(rule_id)) if rule]
-            result = recompile_shards(live.shards, matrix.rules, j, rules)
+            result = recompile_shards(live.shards, matrix.rules, j, rules,
+                                      groups_of=live.groups_of)
             self.last_compile = CompileStats(matrix.version, result.compiled, result.reused, 0)
-            return result.shards
+            routes = dict(live.routes)
+            for key in result.removed:
+                del routes[key]
+            routes.update((key, shard.digest) for key, shard in result.fresh.items())
+            return Compiled(result.shards, result.fresh, routes, result.groups_of)
         shards = compile_shards(matrix.rules.values(), j)
         self.last_compile = CompileStats(matrix.version, len(shards), 0, 0)
-        return shards
+        return Compiled(shards, shards, None, index_groups(shards))
 
     def install(self, matrix: Matrix) -> None:
         """Use ``matrix`` now (after this process committed it)."""
@@ -293,13 +314,14 @@ class Router:
 
     def _install(self, matrix: Matrix) -> None:
         with self._prepared_lock:
-            prepared = [shards for m, shards in self._prepared if m is matrix]
-            self._prepared = [(m, shards) for m, shards in self._prepared
+            prepared = [compiled for m, compiled in self._prepared if m is matrix]
+            self._prepared = [(m, compiled) for m, compiled in self._prepared
                               if m.version > matrix.version]
-        shards = prepared[0] if prepared else self._compile(matrix, None, None)
-        routes = self._engine.load(shards)
+        compiled = prepared[0] if prepared else self._compile(matrix, None, None)
+        routes = self._engine.load(compiled.shards, compiled.routes)
         # one generation swapped in: the pair (matrix, routes) is read as one by decide
-        self._previous, self._live = self._live, Live(matrix, routes, shards)
+        self._previous, self._live = self._live, Live(matrix, routes, compiled.shards,
+                                                      compiled.groups_of)
         self._matrix = matrix
         if self.unservable is not None and matrix.version >= self.unservable.version:
             self.unservable = None
@@ -344,14 +366,18 @@ class Router:
         if version in self._history:
             self._history.move_to_end(version)
             return self._history[version]
-        matrix = load_matrix(conn, version, verify=False)
-        self._remember(matrix)
+        loaded = self._loaded
+        if loaded is not None and loaded.version == version:
+            return loaded
+        matrix = self._loaded = load_matrix(conn, version, verify=False)
         return matrix
 
     def _remember(self, matrix: Matrix) -> None:
-        """Keep a few recent matrices for replay. Versions made by a change share their rules
-        with the version before (:meth:`Matrix.evolve`), so these cost a few MB, not whole
-        matrices; older ones are read from the store again when asked."""
+        """Keep the last few installed matrices for replay and as bases of changes. Versions
+        made by a change share their rules with the version before (:meth:`Matrix.evolve`),
+        so these cost a few MB at city scale, not whole matrices. A version read from the
+        store for a replay shares nothing: only the last one read is kept
+        (:meth:`at_version`); others are read again when asked."""
         self._history[matrix.version] = matrix
         while len(self._history) > HISTORY_SIZE:
             self._history.popitem(last=False)
@@ -365,7 +391,8 @@ class Router:
             if thread is not None:
                 thread.join()
         self._engine.close()
-        self._live = self._previous = None
+        self._live = self._previous = self._loaded = None
+        self._history.clear()
 
     # -- deciding ---------------------------------------------------------------------------
     def decide(self, ticket: Ticket, matrix: Matrix | None = None) -> tuple[Matrix, Decision]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, Table, func, insert, select, text
@@ -613,9 +613,11 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
 def _revised(target: Matrix, revisions: Mapping[str, int], version: int, digest: str,
              sums: ContentSums) -> Matrix:
     """``target`` as committed: its rules with their new revisions (the category index
-    redone where they are), its version, digest and sums."""
-    rules = dict(target.rules)
-    index = dict(target.by_category)
+    redone where they are), its version, digest and sums. Its maps are changed in place:
+    :func:`validate` made them for this commit alone (copying the city's 55,050 rules once
+    more cost 20 ms of a change)."""
+    rules = cast(dict[str, Rule], target.rules)
+    index = cast(dict[str, tuple[Rule, ...]], target.by_category)
     categories: set[str] = set()
     for code, revision in revisions.items():
         rule = rules.get(code)
