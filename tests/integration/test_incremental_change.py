@@ -17,17 +17,20 @@ from typing import Any
 import psutil
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from api import demo
 from api.app import create_app, settle_heap
 from api.settings import AppSettings
+from jurisdiction.errors import RulesetCorrupt
+from jurisdiction.tables import ruleset_versions
 from rules import admin, service
 from rules.bundle import parse_bundle
 from rules.compiler import compile_shards
-from rules.model import Rule
+from rules.model import Rule, Settings
 from rules.service import Router, evaluate, ticket_from_request
-from rules.store import Matrix, content_digest, load_matrix
+from rules.store import Matrix, content_digest, content_digest_v1, load_matrix
+from rules.tables import rules as rules_table
 from tests.conftest import contract_bundle
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -211,3 +214,34 @@ def test_memory_stays_flat_over_a_thousand_versions(db: Engine, database_url: st
         assert growth < 20, f"RSS grew {growth:.1f} MB over 1,000 versions"
     finally:
         router.close()
+
+
+def test_a_version_committed_before_digest_scheme_2_is_still_verified_by_scheme_1(
+        db: Engine, router: Router) -> None:
+    matrix = router.current()
+    legacy = content_digest_v1(matrix)
+    assert legacy != matrix.digest
+    with db.begin() as conn:  # as migration 0010 leaves a version committed before it
+        conn.execute(update(ruleset_versions).where(ruleset_versions.c.version == matrix.version)
+                     .values(digest=legacy, digest_scheme=None))
+    with db.connect() as conn:
+        loaded = load_matrix(conn, matrix.version)
+    assert loaded.digest == loaded.recorded_digest == legacy
+    # a decision that recorded the scheme-1 digest matches the same content under scheme 2
+    assert matrix.has_digest(legacy) and matrix.has_digest(matrix.digest)
+    assert not matrix.has_digest(content_digest_v1(replace(matrix, settings=Settings())))
+    # a change on it is committed under scheme 2, and a replica reads it incrementally
+    replica = Router(db, refresh_interval=0.0)
+    try:
+        replica.current()
+        changed = change(db, router, admin.patch_rule(RULE, {"lead": "D-ZJ"}))
+        assert replica.current().digest == changed.digest == changed.recorded_digest
+        assert replica.last_compile is not None and replica.last_compile.compiled == 1
+        with db.begin() as conn:  # a row changed by hand under the old version is found
+            conn.execute(update(rules_table).where(rules_table.c.id == RULE,
+                                                   rules_table.c.version == changed.version)
+                         .values(lead="D-CG"))
+        with db.connect() as conn, pytest.raises(RulesetCorrupt):
+            load_matrix(conn, changed.version)
+    finally:
+        replica.close()
