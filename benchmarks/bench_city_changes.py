@@ -12,7 +12,7 @@ SQLite file; for PostgreSQL a new schema, dropped at the end). Then:
   the rule's compiled condition changes and its engine ruleset is made anew every version;
 - the **replica** is a second OS process (multiprocessing, spawn) holding its own ``Router``
   as the server's lifespan does (``start_refreshing``: polling every ``refresh_interval``,
-  and LISTEN on PostgreSQL; ``settle_heap`` after each install). Its asyncio event loop runs a
+  and LISTEN on PostgreSQL; ``HeapSettler`` after each install). Its asyncio event loop runs a
   ticker every 5 ms and records how late each tick is (the loop's lag) while it waits for
   each version; it reports the moment ``Router.current()`` is the new version and a decision
   under it names that version (``time.monotonic``, one clock for all processes on Linux).
@@ -68,12 +68,12 @@ def _build(url: str, districts: int, seed: int) -> dict[str, Any]:
 def _replica(url: str, refresh: float, pipe: Connection) -> None:
     """The second replica: a Router refreshing itself as the server's does, and an event
     loop whose lag is measured while it waits for each version."""
-    from api.app import settle_heap
+    from api.app import HeapSettler
     from api.db import make_engine
     from rules.service import Router, ticket_from_request
 
     db = make_engine(url)
-    router = Router(db, refresh_interval=refresh, on_install=settle_heap)
+    router = Router(db, refresh_interval=refresh, on_install=HeapSettler())
     started = time.perf_counter()
     router.current()
     router.start_refreshing()

@@ -13,7 +13,7 @@
     from the moment it returned. Repeated ``--changes`` times.
 (b) Memory. One Router installs ``--versions`` successive rule-set versions, each one changed
     rule (through ``rules.admin.apply``, which installs each version in that Router, and
-    ``api.app.settle_heap`` after each install, as the server does): its lead flips and its
+    ``api.app.HeapSettler`` after each install, as the server does): its lead flips and its
     ``valid_from`` moves by a second, so its compiled condition is new every version and its
     engine ruleset is made anew (and an old one deleted) every version; RSS is taken after a
     warm-up of ``--warmup`` versions and at the end.
@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     with fresh_database(args.database_url) as url:
         load_bundle(url, demo.district())
         db = make_engine(url)
-        from api.app import settle_heap
+        from api.app import HeapSettler
 
-        writer = Router(db, refresh_interval=refresh, on_install=settle_heap)
+        writer = Router(db, refresh_interval=refresh, on_install=HeapSettler())
         matrix, decision = writer.decide(_ticket())
         if decision.rule is None or decision.lead is None:
             raise SystemExit(f"the benchmark ticket is not routed by a rule: {decision}")

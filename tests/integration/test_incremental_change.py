@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from api import demo
-from api.app import create_app, settle_heap
+from api.app import HeapSettler, create_app
 from api.settings import AppSettings
 from jurisdiction.errors import RulesetCorrupt
 from jurisdiction.tables import ruleset_versions
@@ -188,7 +188,7 @@ def test_a_replica_swaps_a_new_version_in_without_blocking_its_event_loop(
 def test_memory_stays_flat_over_a_thousand_versions(db: Engine, database_url: str) -> None:
     if database_url.startswith("postgresql"):
         pytest.skip("the engine's memory does not depend on the database")
-    router = Router(db, refresh_interval=0.0, on_install=settle_heap)
+    router = Router(db, refresh_interval=0.0, on_install=HeapSettler())
     try:
         admin.apply(db, router, lambda base: admin.bundle_changes(
             parse_bundle(contract_bundle()), base, mode="merge"), actor="t", note="", now=NOW)
