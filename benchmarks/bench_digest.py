@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def one_rule_change() -> None:
         target, _ = validate(matrix, change)
-        diff(matrix, target, ChangeReport(1, 1))
+        diff(matrix, target, ChangeReport(1, 1), change)
 
     old_row = [rule_row(rule)]
     new_row = [rule_row(change.rules[rule.id])]  # type: ignore[arg-type]
