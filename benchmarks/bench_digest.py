@@ -6,11 +6,12 @@ The synthetic city (benchmarks.synthetic_city, 16 districts: 55,050 rules) as a 
 each figure is the best of ``rounds`` runs:
 
 1. ``rules.store.content_digest(matrix)`` — the digest from the values (every rule turned into
-   its row first): what a caller without rows pays.
-2. the digest from rows already made (``rules.store._digest``): what ``commit`` adds — its diff
-   has made every rule's row already — and
+   its row first): what a caller without rows or sums pays.
+2. what ``commit`` adds for a one-rule change: the base's per-kind sums
+   (``rules.store.ContentSums``) less the rule's old row and plus its new one, and the digest
+   of the sums (scheme 2; scheme 1 hashed the whole matrix on every commit, ~210 ms);
 3. from stored rows (extra columns: version, revision, retired, actor): what ``load_matrix``
-   adds — it has read them.
+   adds — it has read them — the sums of every row;
 4. for scale, what a one-rule change already costs before it writes: ``validate`` + ``diff``
    (pure; compile and SQL come on top).
 
@@ -36,8 +37,8 @@ from rules.store import (
     ChangeReport,
     ChangeSet,
     Matrix,
-    _digest,
     content_digest,
+    content_sums,
     diff,
     rule_row,
     validate,
@@ -68,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [rule_row(r) for r in matrix.rules.values()]
     stored = [dict(row, version=1, revision=r.revision, retired=False, actor="bench")
               for row, r in zip(rows, matrix.rules.values(), strict=True)]
-    assert _digest(j, rows, matrix.settings) == _digest(j, stored, matrix.settings) \
-        == content_digest(matrix)
+    sums = content_sums(j, rows, matrix.settings)
+    assert sums == content_sums(j, stored, matrix.settings)
+    assert sums.digest == content_digest(matrix)
+    matrix = replace(matrix, sums=sums)
     print(f"city: {len(j.units)} units, {len(j.areas)} areas, {len(j.categories)} categories, "
           f"{len(matrix.rules)} rules")
 
@@ -78,24 +81,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def one_rule_change() -> None:
         target, _ = validate(matrix, change)
-        diff(matrix, target, ChangeReport(1, 1))
+        diff(matrix, target, ChangeReport(1, 1), change)
 
-    full = best_of(lambda: content_digest(matrix), args.rounds)
-    on_commit = best_of(lambda: _digest(j, rows, matrix.settings), args.rounds)
-    on_load = best_of(lambda: _digest(j, stored, matrix.settings), args.rounds)
+    old_row = [rule_row(rule)]
+    new_row = [rule_row(change.rules[rule.id])]  # type: ignore[arg-type]
+    full = best_of(lambda: content_digest(replace(matrix, sums=None)), args.rounds)
+    on_commit = best_of(lambda: sums.with_rows("rules", old_row, new_row).digest, args.rounds)
+    on_load = best_of(lambda: content_sums(j, stored, matrix.settings), args.rounds)
     before = best_of(one_rule_change, args.rounds)
     worst = max(on_commit, on_load)
     ok_time = worst <= TARGET_S
-    ok_share = worst <= TARGET_SHARE * before
+    ok_share = on_commit <= TARGET_SHARE * before
     print(table([
         ["content_digest(matrix): rows made from values", f"{full * 1000:.0f} ms", "", ""],
-        ["added to commit: digest of the diff's rows", f"{on_commit * 1000:.0f} ms",
+        ["added to commit of one rule: sums less / plus its rows", f"{on_commit * 1e3:.3f} ms",
          f"≤ {TARGET_S * 1000:.0f} ms", verdict(on_commit <= TARGET_S)],
-        ["added to load: digest of the stored rows", f"{on_load * 1000:.0f} ms",
+        ["added to load: sums of the stored rows", f"{on_load * 1000:.0f} ms",
          f"≤ {TARGET_S * 1000:.0f} ms", verdict(on_load <= TARGET_S)],
         ["one-rule change, validate + diff (already paid)", f"{before * 1000:.0f} ms", "", ""],
-        ["digest / (validate + diff)", f"{worst / before:.2f}", f"≤ {TARGET_SHARE}",
-         verdict(ok_share)],
+        ["commit's digest / (validate + diff)", f"{on_commit / before:.4f}",
+         f"≤ {TARGET_SHARE}", verdict(ok_share)],
     ], ["step", f"best of {args.rounds}", "target", "result"]))
     return 0 if ok_time and ok_share else 1
 

@@ -99,4 +99,7 @@ ruleset_versions = Table(
     # SHA-256 (hex) of the matrix's content at this version (rules.store.content_digest);
     # null on versions committed before digests existed
     Column("digest", String(64)),
+    # how ``digest`` was computed: null or 1, one hash of the whole matrix; 2, per-row sums
+    # (rules.store.DIGEST_SCHEME)
+    Column("digest_scheme", Integer),
 )

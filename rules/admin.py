@@ -143,7 +143,10 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
         base = router.at_version(conn, current_version(conn))
     matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
     if not report.is_empty:
-        router.prepare(matrix)  # refused by the engine: raises, and nothing is committed
+        # refused by the engine: raises, and nothing is committed; only the rules the change
+        # names are compiled again when the base is the matrix in use
+        router.prepare(matrix, base, [*report.added["rules"], *report.changed["rules"],
+                                      *report.retired["rules"]])
         if after is not None:
             after(conn, report, base, matrix, actor, now)
     return matrix, report

@@ -1,9 +1,10 @@
 """Routing as a service: keeps the compiled matrix current, decides, records decisions.
 
 A :class:`Router` belongs to one process. It holds the matrix of the newest rule-set version it
-has seen, compiled into the engine; it looks at the database's head version at most every
-``refresh_interval`` seconds (so a change committed by any process is in use within about
-that time plus the compile), and a change committed through this process is installed at once.
+has seen, compiled into the engine; it looks at the database's head version every
+``refresh_interval`` seconds, and at once when PostgreSQL announces a commit (so a change
+committed by any process is in use within about that time plus reading and compiling what
+changed), and a change committed through this process is installed at once.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,13 +36,21 @@ from jurisdiction.errors import (
 )
 from jurisdiction.model import Intake
 from jurisdiction.model import unit_ref as model_unit_ref
-from rules.compiler import Shard, ShardKey, compile_shards, shard_keys_for, ticket_message
+from rules.compiler import (
+    Shard,
+    ShardKey,
+    compile_shards,
+    index_groups,
+    recompile_shards,
+    shard_keys_for,
+    ticket_message,
+)
 from rules.conditions import TicketContext, has_keyword
-from rules.engine import Engine
+from rules.engine import Engine, Routes
 from rules.model import Decision, Rule, Ticket
 from rules.privacy import mask_text
 from rules.resolution import context_for, resolve
-from rules.store import Matrix, current_version, load_matrix
+from rules.store import NOTIFY_CHANNEL, Matrix, current_version, load_matrix, load_since
 from rules.tables import decisions
 from rules.verification import Finding
 
@@ -65,6 +74,39 @@ class Unservable:
 MAX_FALLBACK_VERSIONS = 50
 
 
+@dataclass(frozen=True)
+class Live:
+    """A matrix with the engine routes and shards compiled from it, swapped in as one."""
+
+    matrix: Matrix
+    routes: Routes
+    shards: dict[ShardKey, Shard]
+    groups_of: dict[ShardKey, list[ShardKey]]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A matrix's shards, those compiled anew for it, and its engine routes when they were
+    made from the previous ones (None: the engine makes them from the shards)."""
+
+    shards: dict[ShardKey, Shard]
+    fresh: Mapping[ShardKey, Shard]
+    routes: Routes | None
+    #: the shards' keys by group (rules.compiler.index_groups)
+    groups_of: dict[ShardKey, list[ShardKey]]
+
+
+@dataclass(frozen=True)
+class CompileStats:
+    """What the last compile of a version cost: shards compiled anew and kept, and engine
+    rulesets created (a one-rule change: 1, all the others kept, at most 1)."""
+
+    version: int
+    compiled: int
+    reused: int
+    created: int
+
+
 class Router:
     def __init__(self, db: DbEngine, *, refresh_interval: float = 0.25,
                  clock: Callable[[], float] = time.monotonic,
@@ -74,17 +116,29 @@ class Router:
         self._on_install = on_install
         self._engine = Engine()
         self._matrix: Matrix | None = None
+        #: the live generation, and the one before it (its rulesets are kept one load longer,
+        #: so a decision that took it while a new one was swapped in still matches by it)
+        self._live: Live | None = None
+        self._previous: Live | None = None
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
         self._refresh_interval = refresh_interval
         self._clock = clock
         self._history: OrderedDict[int, Matrix] = OrderedDict()
-        #: the matrix compiled by :meth:`prepare`, with its shards, until it is installed
-        self._prepared: tuple[Matrix, dict[ShardKey, Shard]] | None = None
+        #: the last version read whole from the store for a replay (see :meth:`_remember`)
+        self._loaded: Matrix | None = None
+        #: matrices compiled by :meth:`prepare`, with their shards, until one of their
+        #: version is installed (a writer and the refresher may each have one under way)
+        self._prepared: list[tuple[Matrix, Compiled]] = []
+        self._prepared_lock = threading.Lock()
         #: set while the newest version cannot be served (an older one is)
         self.unservable: Unservable | None = None
+        #: what compiling the last prepared or installed version cost
+        self.last_compile: CompileStats | None = None
         self._refresher: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake = threading.Event()
 
     # -- the current matrix -----------------------------------------------------------------
     def current(self) -> Matrix:
@@ -113,9 +167,12 @@ class Router:
 
     def start_refreshing(self) -> None:
         """Look for versions committed by other processes from a thread of its own, every
-        ``refresh_interval`` seconds; a new one is loaded and compiled there and swapped in
-        whole. (Done on the event loop, the first route after another server's change
-        waited 239 ms for it, and a frozen database froze every request.)"""
+        ``refresh_interval`` seconds, and at once when PostgreSQL announces one (LISTEN, see
+        :func:`rules.store.notify_change`); a new one is read (only what changed since the
+        version in use, :func:`rules.store.load_since`) and compiled (only the shards whose
+        rules changed) there, and swapped in whole. The event loop never waits for it. (Done
+        on the event loop, the first route after another server's change waited 239 ms for
+        it, and a frozen database froze every request.)"""
         if self._refresher is not None or self._refresh_interval <= 0:
             return
         self.current()
@@ -123,23 +180,68 @@ class Router:
         self._refresher = threading.Thread(target=self._refresh_loop, daemon=True,
                                            name="quanze-matrix-refresh")
         self._refresher.start()
+        if self._db.dialect.name == "postgresql":
+            self._listener = threading.Thread(target=self._listen_loop, daemon=True,
+                                              name="quanze-matrix-listen")
+            self._listener.start()
 
     def _refresh_loop(self) -> None:
-        while not self._stopping.wait(self._refresh_interval):
+        while not self._stopping.is_set():
+            self._wake.wait(self._refresh_interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self._refresh()
             except Exception as exc:  # the database is away: keep serving, look again later
                 log.warning("could not look for a new rule-set version: %s", exc)
 
+    def _listen_loop(self) -> None:
+        """Wake the refresher when a commit on this schema announces a version. Polling
+        stays on as the safety net (a lost connection, a missed notification)."""
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # the database is away: polling goes on; try again
+                log.warning("could not listen for rule-set versions: %s", exc)
+                self._stopping.wait(max(self._refresh_interval, 1.0))
+
+    def _listen(self) -> None:
+        connection = self._db.raw_connection()
+        try:
+            raw: Any = connection.driver_connection
+            raw.rollback()
+            raw.autocommit = True
+            schema = raw.execute("SELECT current_schema()").fetchone()[0]
+            raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._wake.set()  # whatever was committed before the LISTEN
+            while not self._stopping.is_set():
+                for note in raw.notifies(timeout=1.0):
+                    if note.payload.rsplit(":", 1)[0] == schema:
+                        self._wake.set()
+                    if self._stopping.is_set():
+                        break
+        finally:
+            connection.invalidate()  # never back to the pool in LISTEN and autocommit
+
     def _is_new(self, head: int) -> bool:
         if self._matrix is None:
             return True
         refused = self.unservable is not None and self.unservable.version == head
-        return head != self._matrix.version and not refused
+        # newer only: a head read before this process installed its own later commit is old
+        # news (it used to be installed over the newer version, compiled whole)
+        return head > self._matrix.version and not refused
 
     def _load_newest(self, conn: Connection, head: int) -> None:
         try:
-            self._install(load_matrix(conn, head))
+            live = self._live
+            if live is not None and live.matrix is self._matrix:
+                loaded = load_since(conn, live.matrix, head)
+                if loaded.rules is not None:  # only rules changed: compile only those
+                    self.prepare(loaded.matrix, live.matrix, loaded.rules)
+                self._install(loaded.matrix)
+            else:
+                self._install(load_matrix(conn, head))
             return
         except (EngineError, RulesetCorrupt) as exc:
             self.unservable = Unservable(head, exc.code, str(exc))
@@ -158,13 +260,51 @@ class Router:
         raise EngineError(f"no rule-set version from {head} down can be served",
                           code="engine_no_servable_version", version=head)
 
-    def prepare(self, matrix: Matrix) -> None:
+    def prepare(self, matrix: Matrix, base: Matrix | None = None,
+                changed: Iterable[str] | None = None) -> None:
         """Compile ``matrix`` and create its engine rulesets without using them yet: a change
         that the engine would refuse raises here, inside the writer's transaction, so it is
-        never committed (a refused import used to commit first and brick every process)."""
-        shards = compile_shards(matrix.rules.values(), matrix.jurisdiction)
-        self._engine.preload(shards)
-        self._prepared = (matrix, shards)
+        never committed (a refused import used to commit first and brick every process).
+
+        Given the ``base`` it was made from (the matrix in use) and the ids of the rules
+        ``changed``, only the shards holding those rules are compiled; the others, and their
+        rulesets, are kept (:func:`rules.compiler.recompile_shards`)."""
+        compiled = self._compile(matrix, base, changed)
+        created = self._engine.preload(compiled.fresh.values())
+        if self.last_compile is not None:
+            self.last_compile = replace(self.last_compile, created=created)
+        with self._prepared_lock:
+            self._prepared.append((matrix, compiled))
+
+    def _compile(self, matrix: Matrix, base: Matrix | None,
+                 changed: Iterable[str] | None) -> Compiled:
+        live = self._live
+        j = matrix.jurisdiction
+        if (changed is None and base is None and live is not None
+                and live.matrix.jurisdiction.areas is j.areas
+                and live.matrix.jurisdiction.categories is j.categories):
+            # not prepared (another thread installed first): what differs from the live
+            # matrix is found by identity, since versions share their unchanged rules
+            base, old = live.matrix, live.matrix.rules
+            changed = [rule_id for rule_id, rule in matrix.rules.items()
+                       if old.get(rule_id) is not rule]
+            changed += [rule_id for rule_id in old if rule_id not in matrix.rules]
+        if (changed is not None and base is not None and live is not None
+                and live.matrix is base and base.jurisdiction.areas is j.areas
+                and base.jurisdiction.categories is j.categories):
+            rules = [rule for rule_id in changed
+                     for rule in (base.rules.get(rule_id), matrix.rules.get(rule_id)) if rule]
+            result = recompile_shards(live.shards, matrix.rules, j, rules,
+                                      groups_of=live.groups_of)
+            self.last_compile = CompileStats(matrix.version, result.compiled, result.reused, 0)
+            routes = dict(live.routes)
+            for key in result.removed:
+                del routes[key]
+            routes.update((key, shard.digest) for key, shard in result.fresh.items())
+            return Compiled(result.shards, result.fresh, routes, result.groups_of)
+        shards = compile_shards(matrix.rules.values(), j)
+        self.last_compile = CompileStats(matrix.version, len(shards), 0, 0)
+        return Compiled(shards, shards, None, index_groups(shards))
 
     def install(self, matrix: Matrix) -> None:
         """Use ``matrix`` now (after this process committed it)."""
@@ -173,12 +313,15 @@ class Router:
                 self._install(matrix)
 
     def _install(self, matrix: Matrix) -> None:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] is matrix:
-            shards = prepared[1]
-        else:
-            shards = compile_shards(matrix.rules.values(), matrix.jurisdiction)
-        self._engine.load(shards)
+        with self._prepared_lock:
+            prepared = [compiled for m, compiled in self._prepared if m is matrix]
+            self._prepared = [(m, compiled) for m, compiled in self._prepared
+                              if m.version > matrix.version]
+        compiled = prepared[0] if prepared else self._compile(matrix, None, None)
+        routes = self._engine.load(compiled.shards, compiled.routes)
+        # one generation swapped in: the pair (matrix, routes) is read as one by decide
+        self._previous, self._live = self._live, Live(matrix, routes, compiled.shards,
+                                                      compiled.groups_of)
         self._matrix = matrix
         if self.unservable is not None and matrix.version >= self.unservable.version:
             self.unservable = None
@@ -223,42 +366,74 @@ class Router:
         if version in self._history:
             self._history.move_to_end(version)
             return self._history[version]
-        matrix = load_matrix(conn, version, verify=False)
-        self._remember(matrix)
+        loaded = self._loaded
+        if loaded is not None and loaded.version == version:
+            return loaded
+        matrix = self._loaded = load_matrix(conn, version, verify=False)
         return matrix
 
     def _remember(self, matrix: Matrix) -> None:
+        """Keep the last few installed matrices for replay and as bases of changes. Versions
+        made by a change share their rules with the version before (:meth:`Matrix.evolve`),
+        so these cost a few MB at city scale, not whole matrices. A version read from the
+        store for a replay shares nothing: only the last one read is kept
+        (:meth:`at_version`); others are read again when asked."""
         self._history[matrix.version] = matrix
-        while len(self._history) > 4:
+        while len(self._history) > HISTORY_SIZE:
             self._history.popitem(last=False)
 
     def close(self) -> None:
-        refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            self._stopping.set()
-            refresher.join()
+        self._stopping.set()
+        self._wake.set()
+        for name in ("_refresher", "_listener"):
+            thread = getattr(self, name)
+            setattr(self, name, None)
+            if thread is not None:
+                thread.join()
         self._engine.close()
+        self._live = self._previous = self._loaded = None
+        self._history.clear()
 
     # -- deciding ---------------------------------------------------------------------------
     def decide(self, ticket: Ticket, matrix: Matrix | None = None) -> tuple[Matrix, Decision]:
-        """Route one ticket by the live engine."""
+        """Route one ticket by the live engine, under ``matrix`` (default: the current one).
+        The engine's answer is taken from the generation compiled from that very matrix, so
+        the decision's version names the rules it used; a matrix whose rulesets are gone
+        (older than the generation before the live one) is decided by the plain evaluator,
+        which gives the same answer."""
         matrix = matrix or self.current()
         ctx = ticket_context(ticket, matrix)
-        matched = live_matches(self._engine, matrix.rules, ctx)
+        matched: set[str] | None = None
+        routes = self._routes_of(matrix)
+        if routes is not None:
+            matched = live_matches(self._engine, matrix.rules, ctx, routes)
         considered = matrix.considered(ctx.category_path)
         return matrix, resolve(ctx, considered, matrix.jurisdiction, matrix.settings, matched)
 
+    def _routes_of(self, matrix: Matrix) -> Routes | None:
+        for generation in (self._live, self._previous):
+            if generation is not None and generation.matrix is matrix:
+                return generation.routes
+        return None
 
-def live_matches(engine: Engine, rules: Mapping[str, Rule], ctx: TicketContext) -> set[str]:
+
+#: recent matrices a router keeps for replay and as the base of a change
+HISTORY_SIZE = 4
+
+
+def live_matches(engine: Engine, rules: Mapping[str, Rule], ctx: TicketContext,
+                 routes: Routes | None = None) -> set[str] | None:
     """The rules the engine matches for a ticket, keyword condition applied (the one test
-    kept out of the engine; see :func:`rules.conditions.has_keyword`)."""
+    kept out of the engine; see :func:`rules.conditions.has_keyword`); None when the
+    rulesets of ``routes`` are gone."""
     ticket = ctx.ticket
     district = ctx.area_path[-1] if ctx.area_path else None
     message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
                              ticket.as_of.timestamp())
-    return {rule_id for rule_id in engine.match(message, shard_keys_for(ctx.category_path,
-                                                                        district))
-            if has_keyword(rules[rule_id], ticket.text)}
+    matched = engine.match(message, shard_keys_for(ctx.category_path, district), routes)
+    if matched is None:
+        return None
+    return {rule_id for rule_id in matched if has_keyword(rules[rule_id], ticket.text)}
 
 
 def ticket_context(ticket: Ticket, matrix: Matrix) -> TicketContext:
@@ -686,7 +861,7 @@ def replay_decision(row: Mapping[str, Any], matrix: Matrix) -> dict[str, Any]:
             and replayed["co_handlers"] == original["co_handlers"]
             and (replayed["rule"] or {}).get("id") == (original["rule"] or {}).get("id"))
     recorded = row.get("ruleset_digest")
-    digest_matches = None if recorded is None else recorded == matrix.digest
+    digest_matches = None if recorded is None else matrix.has_digest(recorded)
     if digest_matches is False and matrix.version == row["ruleset_version"]:
         same = False
     answer = {"decision_id": decision_id, "original_version": row["ruleset_version"],
