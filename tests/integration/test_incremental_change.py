@@ -221,7 +221,7 @@ def test_a_version_committed_before_digest_scheme_2_is_still_verified_by_scheme_
     matrix = router.current()
     legacy = content_digest_v1(matrix)
     assert legacy != matrix.digest
-    with db.begin() as conn:  # as migration 0010 leaves a version committed before it
+    with db.begin() as conn:  # as migration 0011 leaves a version committed before it
         conn.execute(update(ruleset_versions).where(ruleset_versions.c.version == matrix.version)
                      .values(digest=legacy, digest_scheme=None))
     with db.connect() as conn:

@@ -3,16 +3,16 @@ committed from now on record scheme 2 (per-row sums a change updates for the row
 so a one-rule change no longer hashes the whole matrix, issue 12); the older ones keep their
 digests (null: scheme 1, one hash of the whole matrix), which are still verified as such.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 22:00:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
