@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from jurisdiction.bulk import insert_rows
 from jurisdiction.errors import Conflict, NotFound, ProblemList, RulesetCorrupt
 from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
@@ -387,6 +388,18 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
     except IntegrityError as exc:
         raise Conflict("the matrix changed while this change was prepared; retry",
                        code="ruleset_conflict", version=version) from exc
+    revisions = _write_revisions(conn, base, rows, version=version, actor=actor)
+    report.version = version
+    rules = {k: replace(v, revision=revisions.get(k, v.revision))
+             for k, v in target.rules.items()}
+    return Matrix.build(version, target.jurisdiction, rules, target.settings, digest=digest,
+                        recorded_digest=digest), report
+
+
+def _write_revisions(conn: Connection, base: Matrix, rows: dict[str, list[Any]], *,
+                     version: int, actor: str) -> dict[str, int]:
+    """Insert the revision rows of a new version (the diff's), each kind in bulk; returns
+    the new revision number of every rule written."""
     revisions: dict[str, int] = {}
     readded = _last_revisions(conn, [code for code, _, _ in rows["rules"]
                                      if code not in base.rules])
@@ -402,13 +415,8 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
                 values["actor"] = actor
                 revisions[code] = values["revision"]
             payload.append(values)
-        if payload:
-            conn.execute(insert(table), payload)
-    report.version = version
-    rules = {k: replace(v, revision=revisions.get(k, v.revision))
-             for k, v in target.rules.items()}
-    return Matrix.build(version, target.jurisdiction, rules, target.settings, digest=digest,
-                        recorded_digest=digest), report
+        insert_rows(conn, table, payload)  # COPY / executemany: the import's rows in bulk
+    return revisions
 
 
 def _replaces_everything(base: Matrix, change: ChangeSet) -> bool:
