@@ -90,6 +90,9 @@ def serve(options: ServeOptions, workers: int) -> int:
     # The port is tried here first, so a port in use fails once, not in a restart loop.
     listening_socket(options.host, options.port).close()
     db = make_engine(AppSettings().database_url)
+    if db.dialect.name == "sqlite":
+        log.warning("SQLite lets one process write at a time: more workers add little; "
+                    "use PostgreSQL for several workers or replicas")
     try:
         upgrade(db)  # once, before the workers: N processes migrating at once would race
     finally:

@@ -3,6 +3,7 @@ replaced, and SIGTERM to the parent stops them all (behaviour, not timing)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,6 +16,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
+from api.serve import listening_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 #: generous bounds: the suite runs on two busy cores
@@ -95,3 +98,39 @@ def test_a_worker_that_dies_is_replaced(server: tuple[subprocess.Popen[bytes], s
             break
     assert len(replaced) == 2, f"after killing {victim}, answers came from {replaced}"
     assert process.poll() is None
+
+
+@pytest.mark.parametrize(("proto", "nodelay"), [(socket.IPPROTO_TCP, True), (0, False)])
+def test_connections_accepted_on_a_worker_socket_have_tcp_nodelay(proto: int,
+                                                                   nodelay: bool) -> None:
+    """asyncio sets TCP_NODELAY only on connections accepted from a socket whose protocol
+    says TCP: the worker's socket names it; a socket made without it (as uvicorn's shared
+    one, issue 3149) leaves Nagle's algorithm on, and every answer waits ~40 ms."""
+    if proto:
+        listener = listening_socket("127.0.0.1", 0)
+    else:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+    seen: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(accept_one())
+    assert len(seen) == 1
+    assert bool(seen[0]) is nodelay
