@@ -494,10 +494,6 @@ class DecisionWriter:
         self._sql = (f"INSERT INTO {quote(decisions.name)} "
                      f"({', '.join(quote(c.name) for c in columns)}) "
                      f"VALUES ({', '.join([mark] * len(columns))})")
-        self._copy = (f"COPY {quote(decisions.name)} "
-                      f"({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
-                      if dialect.name == "postgresql" and dialect.driver == "psycopg"
-                      else None)
         self._values = operator.itemgetter(*(c.name for c in columns))
         self._processors = [
             (i, process) for i, c in enumerate(columns)
@@ -553,15 +549,6 @@ class DecisionWriter:
                 self._checkpointer.start()
                 self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
         raw = self._connection.driver_connection
-        if self._copy is not None and len(params) > 1:
-            # COPY: ~15 % less of this thread's CPU a row than executemany (which competes
-            # with the event loop for the GIL) and less work for the server; a failing batch
-            # is written again row by row with INSERT, so an error names its row.
-            with raw.cursor() as cursor, cursor.copy(self._copy) as copy:
-                for values in params:
-                    copy.write_row(values)
-            raw.commit()
-            return
         cursor = raw.cursor()
         try:
             if self._begins:
