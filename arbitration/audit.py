@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, insert, select, update
 
 from arbitration.tables import audit_head, audit_log
@@ -46,6 +47,20 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subje
     body = json.dumps([prev_hash, seq, at, actor, action, subject, before, after],
                       ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def plain_entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str,
+                     subject: str, before: Any, after: Any) -> str:
+    """:func:`entry_hash` for values of JSON's own types only (str keys; str, int, bool,
+    None, lists, dicts): orjson writes the same bytes as the standard library's encoder with
+    those options, five times as fast (tests/unit/test_audit_hash.py holds it to that);
+    anything orjson refuses goes the standard way."""
+    try:
+        body = orjson.dumps([prev_hash, seq, at, actor, action, subject, before, after],
+                            option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return entry_hash(prev_hash, seq, at, actor, action, subject, before, after)
+    return hashlib.sha256(body).hexdigest()
 
 
 def _iso(at: datetime) -> str:
@@ -68,8 +83,9 @@ class Entry:
     subject: str
     before: Any
     after: Any
-    #: before and after hold only JSON's own types (str keys, no tuples, datetimes or
-    #: enums), so the JSON round trip that makes them so can be skipped
+    #: before and after hold only JSON's own types (str keys; str, int, bool, None, lists,
+    #: dicts: no floats, tuples, datetimes or enums), so the JSON round trip that makes them
+    #: so can be skipped and orjson can hash them
     plain: bool = False
 
 
@@ -96,9 +112,12 @@ def record_many(conn: Connection, entries: Iterable[Entry], *, at: datetime) -> 
         # Masked before hashing: the chain verifies what is stored, and what is stored is
         # masked.
         before, after = mask_value(e.before), mask_value(e.after)
-        if not e.plain:
+        if e.plain:
+            digest = plain_entry_hash(prev, seq, stamp, e.actor, e.action, e.subject,
+                                      before, after)
+        else:
             before, after = _plain(before), _plain(after)
-        digest = entry_hash(prev, seq, stamp, e.actor, e.action, e.subject, before, after)
+            digest = entry_hash(prev, seq, stamp, e.actor, e.action, e.subject, before, after)
         rows.append({"seq": seq, "at": at, "actor": e.actor, "action": e.action,
                      "subject": e.subject[:200], "before": before, "after": after,
                      "prev_hash": prev, "hash": digest})
