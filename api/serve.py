@@ -88,7 +88,12 @@ def serve(options: ServeOptions, workers: int) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     # The port is tried here first, so a port in use fails once, not in a restart loop.
-    listening_socket(options.host, options.port).close()
+    try:
+        listening_socket(options.host, options.port).close()
+    except OSError as exc:
+        print(f"错误：无法在 {options.host}:{options.port} 上监听（{exc.strerror}）",
+              file=sys.stderr)
+        return 1
     db = make_engine(AppSettings().database_url)
     if db.dialect.name == "sqlite":
         log.warning("SQLite lets one process write at a time: more workers add little; "

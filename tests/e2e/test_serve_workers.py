@@ -134,3 +134,17 @@ def test_connections_accepted_on_a_worker_socket_have_tcp_nodelay(proto: int,
     asyncio.run(accept_one())
     assert len(seen) == 1
     assert bool(seen[0]) is nodelay
+
+
+def test_a_port_in_use_is_refused_at_once_not_retried(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, QUANZE_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}",
+                   PYTHONPATH=str(ROOT))
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=STOP_TIMEOUT)
+    assert done.returncode == 1
+    assert f"无法在 127.0.0.1:{port} 上监听" in done.stderr
