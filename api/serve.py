@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -70,6 +71,7 @@ def run_worker(options: ServeOptions) -> None:
 
     from api.app import create_app
 
+    _stop_when_orphaned(os.getppid())
     sock = listening_socket(options.host, options.port)
     config = uvicorn.Config(create_app(migrate=False), log_level=options.log_level,
                             access_log=options.access_log, timeout_graceful_shutdown=25)
@@ -78,6 +80,17 @@ def run_worker(options: ServeOptions) -> None:
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM to this worker (a graceful stop) once its parent is gone: a parent killed
+    with SIGKILL cannot stop its workers, which would go on serving the port."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="quanze-parent-watch", daemon=True).start()
 
 
 def serve(options: ServeOptions, workers: int) -> int:

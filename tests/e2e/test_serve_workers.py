@@ -83,7 +83,8 @@ def test_two_workers_answer_on_one_port_and_sigterm_stops_them_all(
         httpx.get(f"{base}/v1/health", timeout=5)
 
 
-def test_a_worker_that_dies_is_replaced(server: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_a_worker_that_dies_is_replaced_and_all_stop_when_the_parent_is_killed(
+        server: tuple[subprocess.Popen[bytes], str]) -> None:
     process, base = server
     deadline = time.monotonic() + START_TIMEOUT
     pids = pids_answering(base, 2, deadline)
@@ -98,6 +99,17 @@ def test_a_worker_that_dies_is_replaced(server: tuple[subprocess.Popen[bytes], s
             break
     assert len(replaced) == 2, f"after killing {victim}, answers came from {replaced}"
     assert process.poll() is None
+
+    # The workers stop by themselves when the parent is killed (SIGKILL passes nothing on).
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and any(_running(pid) for pid in replaced):
+        time.sleep(0.2)
+    left = [pid for pid in replaced if _running(pid)]
+    for pid in left:  # not to leave them serving when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left
 
 
 @pytest.mark.parametrize(("proto", "nodelay"), [(socket.IPPROTO_TCP, True), (0, False)])
@@ -148,3 +160,10 @@ def test_a_port_in_use_is_refused_at_once_not_retried(tmp_path: Path) -> None:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=STOP_TIMEOUT)
     assert done.returncode == 1
     assert f"无法在 127.0.0.1:{port} 上监听" in done.stderr
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
