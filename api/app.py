@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -138,9 +137,6 @@ def _ping(db: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-#: seconds a thread holds the GIL while another waits for it (CPython's default: 0.005)
-SWITCH_INTERVAL = 0.0005
-
 #: objects allocated (net) between young-generation collections; CPython's default is 700
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
@@ -182,16 +178,10 @@ def create_app(settings: AppSettings | None = None, *,
         # the server's time under load (measured), for nothing to free.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
-        # The decision writer's thread needs the GIL after each answer from the database;
-        # with the event loop busy it got it only when the loop was forced to yield, after
-        # the switch interval (5 ms by default): every commit waited several of those.
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             yield
         finally:
             gc.set_threshold(*thresholds)
-            sys.setswitchinterval(switch_interval)
             decision_log.close()
             router.close()
             db.dispose()
