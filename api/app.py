@@ -4,6 +4,7 @@ the database engine and the router, and closes them."""
 from __future__ import annotations
 
 import gc
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -246,9 +247,11 @@ def create_app(settings: AppSettings | None = None, *,
     app.add_middleware(RequestLimits, limit=settings.max_body_bytes)
 
     @app.get("/v1/health", tags=["meta"], summary="Liveness, and the rule-set version served")
-    async def health() -> dict[str, Any]:
+    async def health(response: Response) -> dict[str, Any]:
         # From memory only: it answers at once whatever the database does.
         status = app.state.services.router.status()
+        # which process answered, when `quanze serve --workers N` runs several
+        response.headers["X-Quanze-Worker"] = str(os.getpid())
         return {"status": "degraded" if status["degraded"] else "ok", **status}
 
     @app.get("/v1/health/ready", tags=["meta"], summary="Readiness: the database answers",

@@ -52,11 +52,22 @@ class _Cli:
         return None
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("须为正整数")
+    return number
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
 
+    if args.workers > 1:
+        from api.serve import ServeOptions, serve
+
+        return serve(ServeOptions(host=args.host, port=args.port), args.workers)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -732,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the HTTP API and staff pages")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=_positive, default=1,
+                   help="server processes on the port, each with its own SO_REUSEPORT "
+                   "listener, engine and database pool (default 1)")
     s.set_defaults(func=cmd_serve)
     s = sub.add_parser("demo", help="load the demo district (if empty) and serve it")
     s.add_argument("--host", default="127.0.0.1")

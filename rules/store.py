@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Connection, Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
+from jurisdiction.bulk import insert_rows
 from jurisdiction.errors import Conflict, NotFound, ProblemList, RulesetCorrupt
 from jurisdiction.model import Area, AreaLevel, Category, Intake, Jurisdiction, Unit, UnitKind
 from jurisdiction.tables import areas, categories, ruleset_versions, settings, units
@@ -603,8 +604,7 @@ def commit(conn: Connection, base: Matrix, change: ChangeSet, *, actor: str, not
                 values["actor"] = actor
                 revisions[code] = values["revision"]
             payload.append(values)
-        if payload:
-            conn.execute(insert(table), payload)
+        insert_rows(conn, table, payload)  # COPY / executemany: the import's rows in bulk
     notify_change(conn, version)
     report.version = version
     return _revised(target, revisions, version, digest, sums), report
