@@ -5,6 +5,7 @@ impact; a refusal stands beside the field it concerns and writes nothing."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +14,14 @@ from sqlalchemy import func, select
 
 from api.auth import create_key
 from arbitration.tables import change_sets
+from rules.dutylist import write_duty_list
 from rules.tables import decisions
 from tests.pages.conftest import Workbench, csrf_of
 
-#: 交通设施损坏 (030807) is led by the transport bureau; the demo routed two tickets by it
+#: 共享单车乱停放 (030807) is led by the transport bureau; the demo routed two tickets by it
 RULE = "R-030807-01"
 CATEGORY = "030807"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def admin_api(workbench: Workbench) -> TestClient:
@@ -59,7 +62,7 @@ def edit_form(client: TestClient, rule_id: str = RULE) -> dict[str, str]:
 
 def draft_move(client: TestClient, **changes: str) -> Any:
     form = edit_form(client)
-    form.update({"title": "交通设施损坏改由区城管委主办", "lead": "区城市管理委员会",
+    form.update({"title": "共享单车乱停放改由区城管执法局主办", "lead": "区城市管理综合行政执法局",
                  "lead_code": "", **changes})
     return client.post(f"/catalogue/rules/{RULE}/change", data=form)
 
@@ -86,7 +89,7 @@ def test_an_editor_drafts_a_move_that_a_second_editor_publishes_and_routing_foll
     page = author.get(where).text
     assert "已保存为变更草稿" in page
     assert "修改" in page
-    assert "<del>区交通局</del>" in page and "<ins>区城市管理委员会</ins>" in page
+    assert "<del>区交通局</del>" in page and "<ins>区城市管理综合行政执法局</ins>" in page
     assert "目录检查（按变更后的目录）" in page
     count = int(re.search(r'class="cs-count">(\d+)<', page).group(1))  # type: ignore[union-attr]
     assert count == 2
@@ -111,7 +114,7 @@ def test_an_editor_drafts_a_move_that_a_second_editor_publishes_and_routing_foll
     done = reviewer.get(approved.headers["location"]).text
     assert f"规则集第 {version + 1} 版已生效" in done
     assert f'<a href="/catalogue/rules/{RULE}">{RULE}</a>' in done
-    assert lead_of(api) == "D-CG"
+    assert lead_of(api) == "D-CZ"
 
     # the decisions the change set moved: their replay under the version before it and
     # under the one it published differ (the demo's own ruling moved others earlier)
@@ -119,7 +122,7 @@ def test_an_editor_drafts_a_move_that_a_second_editor_publishes_and_routing_foll
              if replayed(api, d, version) != replayed(api, d, version + 1)]
     assert len(moved) == count
     listed = reviewer.get("/changesets?status=published").text
-    assert change_set_id in listed and "交通设施损坏改由区城管委主办" in listed
+    assert change_set_id in listed and "共享单车乱停放改由区城管执法局主办" in listed
 
 
 def replayed(api: TestClient, decision_id: str, version: int) -> Any:
@@ -188,12 +191,12 @@ def test_a_new_rule_on_a_leaf_and_a_retirement_are_drafts_too(workbench: Workben
     form = author.get(f"/catalogue/categories/{CATEGORY}/new-rule").text
     assert 'value="R-030807-03"' in form
     taken = author.post(f"/catalogue/categories/{CATEGORY}/new-rule", data={
-        "csrf_token": csrf_of(form), "title": "公路上的交通设施由公路分局主办",
+        "csrf_token": csrf_of(form), "title": "公路上的共享单车由公路分局主办",
         "rule_id": RULE, "category": CATEGORY, "lead": "D-GL", "basis": "公路法"})
     assert taken.status_code == 422
     assert "已在使用" in field_error(taken.text, "rule_id")
     added = author.post(f"/catalogue/categories/{CATEGORY}/new-rule", data={
-        "csrf_token": csrf_of(form), "title": "公路上的交通设施由公路分局主办",
+        "csrf_token": csrf_of(form), "title": "公路上的共享单车由公路分局主办",
         "rule_id": "R-030807-03", "category": CATEGORY, "lead": "示范区公路分局（D-GL）",
         "when": "road_type=highway", "basis": "《公路法》第八条", "priority": "0"})
     assert added.status_code == 303, added.text
@@ -205,7 +208,7 @@ def test_a_new_rule_on_a_leaf_and_a_retirement_are_drafts_too(workbench: Workben
                            data={"csrf_token": csrf_of(retire), "title": ""})
     assert untitled.status_code == 422 and field_error(untitled.text, "title")
     retired = author.post(f"/catalogue/rules/{RULE}/retire",
-                          data={"csrf_token": csrf_of(retire), "title": "交通设施损坏不再单列"})
+                          data={"csrf_token": csrf_of(retire), "title": "共享单车乱停放不再单列"})
     assert retired.status_code == 303
     assert "废止" in author.get(retired.headers["location"]).text
     assert stored_change_sets(workbench) == 2
@@ -219,3 +222,34 @@ def test_only_editors_are_offered_the_catalogue_forms(workbench: Workbench) -> N
     arbiter = workbench.signed_in("wangmin")
     page = arbiter.get(f"/catalogue/rules/{RULE}").text
     assert "修改此规则" not in page
+
+
+def test_a_duty_list_workbook_uploaded_makes_a_draft_of_the_rows_that_differ(
+        workbench: Workbench, tmp_path: Path) -> None:
+    api = admin_api(workbench)
+    bundle = api.get("/v1/bundle").json()
+    for rule in bundle["rules"]:
+        if rule["id"] == RULE:
+            rule["lead"] = "D-CZ"
+    path = tmp_path / "十二月清单.xlsx"
+    write_duty_list(bundle, path)
+    author = workbench.signed_in("zhoubian")
+    form = author.get("/changesets/upload").text
+    untitled = author.post("/changesets/upload", data={"csrf_token": csrf_of(form), "title": ""},
+                           files={"file": (path.name, path.read_bytes(), XLSX)})
+    assert untitled.status_code == 422 and field_error(untitled.text, "title")
+    wrong = author.post("/changesets/upload", data={"csrf_token": csrf_of(form), "title": "调整"},
+                        files={"file": ("清单.txt", b"a,b", "text/plain")})
+    assert wrong.status_code == 422
+    assert "责任清单应为电子表格" in field_error(wrong.text, "file")
+    assert stored_change_sets(workbench) == 0
+    uploaded = author.post("/changesets/upload",
+                           data={"csrf_token": csrf_of(form), "title": "十二月清单调整",
+                                 "mode": "merge"},
+                           files={"file": (path.name, path.read_bytes(), XLSX)})
+    assert uploaded.status_code in (200, 303), uploaded.text
+    page = uploaded.text if uploaded.status_code == 200 else \
+        author.get(uploaded.headers["location"]).text
+    assert "十二月清单调整" in page and "来自文件 十二月清单.xlsx" in page
+    assert "<del>区交通局</del>" in page and "<ins>区城市管理综合行政执法局</ins>" in page
+    assert stored_change_sets(workbench) == 1
