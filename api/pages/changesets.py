@@ -145,14 +145,13 @@ def _resolve_code(items: Mapping[str, Any], text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _party(j: Jurisdiction, text: str, code: str, field: str) -> str | None:
-    """A unit field: the territorial role by its name, the picker's chosen code, or a unit
-    as :func:`resolve_unit` reads it."""
+def _party(j: Jurisdiction, text: str, field: str) -> str | None:
+    """A unit field as typed: the territorial role by its name, or a unit as
+    :func:`resolve_unit` reads it (the picker fills in ``名称（代码）``). The picker's hidden
+    code is not used: without the script it keeps the rule's old lead whatever is typed."""
     text = text.strip()
     if text in TERRITORIAL_NAMES:
         return TERRITORIAL
-    if code and (code in j.units or code == TERRITORIAL):
-        return code
     return resolve_unit(j.units, text, field=field)
 
 
@@ -210,11 +209,11 @@ def rule_document(form: RuleForm, matrix: Matrix, base: Rule | None,
         when[key.strip()] = items
     doc["when"] = when
     doc["text_any"] = [w.strip() for w in SEPARATORS.split(form.text_any) if w.strip()]
-    if not form.lead.strip() and not form.lead_code:
+    if not form.lead.strip():
         errors.fields["lead"] = "请填写主办单位。"
     else:
         try:
-            doc["lead"] = _party(j, form.lead, form.lead_code, "lead")
+            doc["lead"] = _party(j, form.lead, "lead")
         except InvalidInput:
             errors.fields["lead"] = _no_unit(form.lead.strip())
     co: list[str] = []
@@ -222,7 +221,7 @@ def rule_document(form: RuleForm, matrix: Matrix, base: Rule | None,
         if not text.strip():
             continue
         try:
-            party = _party(j, text, "", "co_handlers")
+            party = _party(j, text, "co_handlers")
         except InvalidInput:
             errors.fields["co_handlers"] = _no_unit(text.strip())
             break
@@ -506,7 +505,6 @@ def _detail(request: Request, staff: Staff, change_set_id: str, *, notice: str |
                                                      f["code"]))
     return render(request, "changeset.html", status_code=status_code,
                   title=f"变更草稿 {cs['title']}", cs=cs, findings=findings,
-                  new_findings=sum(1 for f in findings if f.get("new")),
                   may_approve=changesets.may_approve(cs, who),
                   may_reject=changesets.may_reject(cs, who),
                   is_author=changesets.is_author(cs, who), notice=notice, notes=notes or [],

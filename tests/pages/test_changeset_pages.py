@@ -63,7 +63,7 @@ def edit_form(client: TestClient, rule_id: str = RULE) -> dict[str, str]:
 def draft_move(client: TestClient, **changes: str) -> Any:
     form = edit_form(client)
     form.update({"title": "共享单车乱停放改由区城管执法局主办", "lead": "区城市管理综合行政执法局",
-                 "lead_code": "", **changes})
+                 **changes})
     return client.post(f"/catalogue/rules/{RULE}/change", data=form)
 
 
@@ -203,6 +203,17 @@ def test_a_new_rule_on_a_leaf_and_a_retirement_are_drafts_too(workbench: Workben
     page = author.get(added.headers["location"]).text
     assert "新增" in page and "示范区公路分局" in page and "road_type 为 highway" in page
 
+    tie = author.post(f"/catalogue/categories/{CATEGORY}/new-rule", data={
+        "csrf_token": csrf_of(form), "title": "公路分局也主办共享单车乱停放",
+        "rule_id": "R-030807-04", "category": CATEGORY, "lead": "D-GL",
+        "basis": "《公路法》第八条", "valid_from": "2025-11-01"})
+    assert tie.status_code == 303, tie.text
+    page = author.get(tie.headers["location"]).text
+    new = re.search(r'class="cs-new-findings">(\d+)<', page)
+    assert new is not None and int(new.group(1)) >= 1, page
+    assert '<span class="badge bad">新</span></td>' in page
+    assert "规则重叠（同一工单有多个主办单位）" in page
+
     retire = author.get(f"/catalogue/rules/{RULE}/retire").text
     untitled = author.post(f"/catalogue/rules/{RULE}/retire",
                            data={"csrf_token": csrf_of(retire), "title": ""})
@@ -211,7 +222,7 @@ def test_a_new_rule_on_a_leaf_and_a_retirement_are_drafts_too(workbench: Workben
                           data={"csrf_token": csrf_of(retire), "title": "共享单车乱停放不再单列"})
     assert retired.status_code == 303
     assert "废止" in author.get(retired.headers["location"]).text
-    assert stored_change_sets(workbench) == 2
+    assert stored_change_sets(workbench) == 3
 
 
 def test_only_editors_are_offered_the_catalogue_forms(workbench: Workbench) -> None:
