@@ -25,6 +25,7 @@ from api import zh
 from api.pages.catalogue import RULE_FIELDS
 from api.pages.tickets import resolve_unit
 from api.pages.web import (
+    HERE,
     FormErrors,
     FormStaffDep,
     StaffDep,
@@ -63,6 +64,9 @@ DONE: Mapping[str, str] = {"drafted": "已保存为变更草稿，尚未生效�
 #: the list's filters: (status, Chinese name); "" is every status
 STATUS_FILTERS = (("", "全部"), *[(s, zh.label("change_set_status", s))
                                  for s in changesets.STATUSES])
+#: the unit picker's script (the dispute desk's): the lead field is marked up for it, and
+#: works as a plain text field where it is absent
+PICKER = HERE / "static" / "unit-picker.js"
 #: a duty-list upload larger than this is refused (the API's body limit is larger: the file
 #: is read in the request's thread)
 MAX_UPLOAD = 20 * 1024 * 1024
@@ -296,7 +300,7 @@ def _form_page(request: Request, *, mode: str, form: RuleForm, base: Rule | None
         title = f"{title} {base.id}"
     return render(request, "changeset_rule_form.html", status_code=status_code, title=title,
                   mode=mode, form=asdict(form), base=base, errors=errors or FormErrors(),
-                  labels=FORM_LABELS)
+                  labels=FORM_LABELS, picker=PICKER.exists())
 
 
 def _live_rule(request: Request, staff: Staff, rule_id: str) -> Rule:

@@ -264,3 +264,20 @@ def test_a_duty_list_workbook_uploaded_makes_a_draft_of_the_rows_that_differ(
     assert "十二月清单调整" in page and "来自文件 十二月清单.xlsx" in page
     assert "<del>区交通局</del>" in page and "<ins>区城市管理综合行政执法局</ins>" in page
     assert stored_change_sets(workbench) == 1
+
+
+def test_a_rival_draft_is_superseded_when_the_other_is_published(workbench: Workbench) -> None:
+    author = workbench.signed_in("zhoubian")
+    first = draft_move(author).headers["location"].split("?")[0]
+    rival = draft_move(author, title="共享单车乱停放改由区城管委主办",
+                       lead="区城市管理委员会（D-CG）", co_handlers="属地街乡").headers["location"]
+    rival = rival.split("?")[0]
+    reviewer = workbench.signed_in("sunshen")
+    page = reviewer.get(first).text
+    assert reviewer.post(f"{first}/approve", data={"csrf_token": csrf_of(page)}).status_code == 303
+    kept = reviewer.get(rival).text
+    assert "已被取代" in kept and f'<a href="/changesets/{first.rsplit("/", 1)[1]}">' in kept
+    assert "批准发布</button>" not in kept and "退回</button>" not in kept
+    late = reviewer.post(f"{rival}/approve", data={"csrf_token": csrf_of(page)})
+    assert late.status_code == 409 and "已被取代，不能再审核" in late.text
+    assert rival.rsplit("/", 1)[1] in reviewer.get("/changesets?status=superseded").text
