@@ -95,6 +95,7 @@ def test_an_editor_drafts_a_move_that_a_second_editor_publishes_and_routing_foll
     assert count == 2
     assert "DEMO-20261117-0004" in page
     assert "须由另一位编辑审核（四眼原则）" in page
+    assert f'<a href="/changesets/{change_set_id}">' in author.get(f"/catalogue/rules/{RULE}").text
     assert "批准发布</button>" not in page
     assert lead_of(api) == "D-JT"  # a draft routes nothing
 
