@@ -67,9 +67,6 @@ STATUS_FILTERS = (("", "全部"), *[(s, zh.label("change_set_status", s))
 #: the unit picker's script (the dispute desk's): the lead field is marked up for it, and
 #: works as a plain text field where it is absent
 PICKER = HERE / "static" / "unit-picker.js"
-#: a duty-list upload larger than this is refused (the API's body limit is larger: the file
-#: is read in the request's thread)
-MAX_UPLOAD = 20 * 1024 * 1024
 
 
 def may_edit(staff: Staff) -> bool:
@@ -434,9 +431,10 @@ def upload(request: Request, staff: FormStaffDep, title: Short = "",
     if file is None or not name:
         errors.fields["file"] = "请选择责任清单文件（.xlsx 或 .csv）。"
     else:
-        content = file.file.read(MAX_UPLOAD + 1)
-        if len(content) > MAX_UPLOAD:
-            errors.fields["file"] = zh.message_for("body_too_large", {"limit": MAX_UPLOAD})
+        limit = services.settings.max_body_bytes  # as POST /v1/changesets/workbook
+        content = file.file.read(limit + 1)
+        if len(content) > limit:
+            errors.fields["file"] = zh.message_for("body_too_large", {"limit": limit})
     notes: list[str] = []
     if not errors:
         try:
