@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import zh
 from api.pages.catalogue import RULE_FIELDS
-from api.pages.tickets import resolve_unit
+from api.pages.units import UnitNotResolved, resolve
 from api.pages.web import (
     HERE,
     FormErrors,
@@ -38,7 +38,7 @@ from api.routes.changesets import person
 from api.staff import Staff
 from arbitration import changesets
 from arbitration.changesets import Proposal
-from jurisdiction.errors import BundleInvalid, InvalidInput, NotFound, QuanzeError
+from jurisdiction.errors import BundleInvalid, NotFound, QuanzeError
 from jurisdiction.model import Jurisdiction
 from rules.model import TERRITORIAL, Rule
 from rules.store import Matrix
@@ -146,14 +146,15 @@ def _resolve_code(items: Mapping[str, Any], text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _party(j: Jurisdiction, text: str, field: str) -> str | None:
-    """A unit field as typed: the territorial role by its name, or a unit as
-    :func:`resolve_unit` reads it (the picker fills in ``名称（代码）``). The picker's hidden
-    code is not used: without the script it keeps the rule's old lead whatever is typed."""
+def _party(j: Jurisdiction, text: str) -> str:
+    """A unit field as typed, read as every form reads it (:func:`api.pages.units.resolve`:
+    a name, a code, ``名称（代码）``, a part of one name, 属地街乡 for the territorial role).
+    The picker's hidden code is not used: without the script it keeps the rule's old lead
+    whatever is typed."""
     text = text.strip()
     if text in TERRITORIAL_NAMES:
         return TERRITORIAL
-    return resolve_unit(j.units, text, field=field)
+    return resolve(j.units, text, territorial=True)
 
 
 def _moment(text: str, old: datetime | None, tz: str) -> str | None:
@@ -214,19 +215,19 @@ def rule_document(form: RuleForm, matrix: Matrix, base: Rule | None,
         errors.fields["lead"] = "请填写主办单位。"
     else:
         try:
-            doc["lead"] = _party(j, form.lead, "lead")
-        except InvalidInput:
-            errors.fields["lead"] = _no_unit(form.lead.strip())
+            doc["lead"] = _party(j, form.lead)
+        except UnitNotResolved as exc:
+            errors.fields["lead"] = exc.message
     co: list[str] = []
     for text in SEPARATORS.split(form.co_handlers):
         if not text.strip():
             continue
         try:
-            party = _party(j, text, "co_handlers")
-        except InvalidInput:
-            errors.fields["co_handlers"] = _no_unit(text.strip())
+            party = _party(j, text)
+        except UnitNotResolved as exc:
+            errors.fields["co_handlers"] = exc.message
             break
-        if party is not None and party not in co:
+        if party not in co:
             co.append(party)
     doc["co_handlers"] = co
     doc["basis"] = form.basis.strip() or None  # the service says it is required
@@ -245,10 +246,6 @@ def rule_document(form: RuleForm, matrix: Matrix, base: Rule | None,
     if not form.title.strip():
         errors.fields["title"] = "请填写变更标题，说明改什么、为什么改。"
     return None if errors else doc
-
-
-def _no_unit(text: str) -> str:
-    return f"没有名为「{text}」的单位，请填写单位全称或代码（属地街乡填“属地街乡”）。"
 
 
 def _field_of(location: str) -> str:

@@ -97,6 +97,6 @@ def test_a_lead_that_names_no_unit_is_refused_beside_the_field(
     page.get_by_role("button", name="保存为变更草稿").click()
     lead = page.get_by_label("主办单位", exact=True)
     expect(lead).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#cs-lead-error")).to_contain_text("没有名为「区不存在管理局」的单位")
+    expect(page.locator("#cs-lead-error")).to_contain_text("找不到名称或代码为“区不存在管理局”的单位")
     assert re.search(r"/catalogue/rules/.+/change$", page.url)
     shoot(page, "changeset-refused")

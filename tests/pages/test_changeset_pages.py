@@ -161,9 +161,9 @@ def test_a_rejected_change_set_stays_on_record_with_its_reason(workbench: Workbe
 
 #: a field typed wrong → the field the message stands beside, and (part of) the message
 BAD_INPUT = [
-    ({"lead": "区不存在管理局"}, "lead", "没有名为「区不存在管理局」的单位"),
+    ({"lead": "区不存在管理局"}, "lead", "找不到名称或代码为“区不存在管理局”的单位"),
     ({"lead": ""}, "lead", "请填写主办单位"),
-    ({"co_handlers": "区城市管理委员会、外星办"}, "co_handlers", "没有名为「外星办」的单位"),
+    ({"co_handlers": "区城市管理委员会、外星办"}, "co_handlers", "“外星办”的单位"),
     ({"title": ""}, "title", "请填写变更标题"),
     ({"basis": ""}, "basis", "「依据」为必填项"),
     ({"priority": "高"}, "priority", "优先级应为整数"),
