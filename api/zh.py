@@ -200,6 +200,9 @@ CANDIDATE_STEP = {
 #: Why a ruling leaves an open ticket where it is (arbitration/rulings.py Kept.reason).
 KEPT_REASON = {"in_dispute": "另有争议处理中", "return_pending": "退单待审",
                "placed_elsewhere": "热线已指定其他单位", "would_open_dispute": "改派将引发新的争议"}
+#: Events in a change set's history (arbitration/changesets.py).
+CHANGE_SET_EVENT = {"drafted": "起草", "published": "批准发布", "rejected": "退回",
+                    "superseded": "被取代"}
 
 #: Every label table by kind, for :func:`label` and the ``{key:kind}`` placeholders.
 LABELS: dict[str, Mapping[str, str]] = {
@@ -214,6 +217,7 @@ LABELS: dict[str, Mapping[str, str]] = {
     "graph_view": GRAPH_VIEW, "change_set_status": CHANGE_SET_STATUS,
     "candidate_outcome": CANDIDATE_OUTCOME, "candidate_step": CANDIDATE_STEP,
     "kept_reason": KEPT_REASON,
+    "change_set_event": CHANGE_SET_EVENT,
 }
 
 

@@ -344,7 +344,7 @@ def _approve_once(db: DbEngine, router: Router, change_set_id: str, *, by: Perso
     with admin.write_transaction(db) as conn:
         admin.lock_matrix(conn)
         row = _draft_row(conn, change_set_id)
-        if row["author_id"] == by.identity:
+        if is_author(row, by):
             raise Forbidden("a change set is published by a second person, not its author "
                             "(四眼原则)", code="own_change_set", change_set_id=change_set_id)
         proposal = stored_proposal(row)
@@ -381,6 +381,23 @@ def _approve_once(db: DbEngine, router: Router, change_set_id: str, *, by: Perso
         answer = get_change_set(conn, change_set_id)
     router.install(new_matrix)
     return answer
+
+
+def is_author(change_set: Mapping[str, Any], by: Person) -> bool:
+    """Whether ``by`` drafted the change set (the same identity, not merely the same name)."""
+    return bool(change_set["author_id"] == by.identity)
+
+
+def may_approve(change_set: Mapping[str, Any], by: Person) -> bool:
+    """Whether ``by`` may publish the change set now: a draft, an editor or admin, and not
+    its author (四眼原则) — what :func:`approve` checks before it re-checks the matrix."""
+    return (change_set["status"] == "draft" and by.role in ROLES
+            and not is_author(change_set, by))
+
+
+def may_reject(change_set: Mapping[str, Any], by: Person) -> bool:
+    """Whether ``by`` may reject the draft (its author may withdraw it this way)."""
+    return change_set["status"] == "draft" and by.role in ROLES
 
 
 def reject(db: DbEngine, change_set_id: str, *, by: Person, reason: str,

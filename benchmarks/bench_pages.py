@@ -60,6 +60,12 @@ def _pages(admin: httpx.Client) -> dict[str, list[str]]:
     dispute = admin.get("/v1/disputes?limit=1").json()["disputes"][0]
     ruling = admin.get("/v1/rulings?limit=1").json()["items"][0]
     rule = admin.get("/v1/rules?limit=1").json()["items"][0]
+    # a draft to review: the rule with its basis amended (the demo holds no change set)
+    fields = ("id", "category", "area", "when", "text_any", "lead", "co_handlers", "basis",
+              "source", "priority", "valid_from", "valid_to", "ruling_id", "note")
+    amended = {k: rule.get(k) for k in fields} | {"basis": f"{rule['basis']}（修订）"}
+    drafted = admin.post("/v1/changesets", json={"title": "bench", "rules": [amended]})
+    assert drafted.status_code == 201, drafted.text
     return {
         "wangmin": ["/disputes", f"/disputes/{dispute['id']}", f"/rulings/{ruling['id']}",
                     "/catalogue", f"/catalogue/categories/{dispute['category']}",
@@ -67,6 +73,10 @@ def _pages(admin: httpx.Client) -> dict[str, list[str]]:
                     "/graphs?view=unit&focus=D-CG", "/statistics", "/audit"],
         "chengguan": ["/tickets", "/disputes"],
         "rexian": ["/returns", "/tickets", f"/tickets/{dispute['ticket_id']}"],
+        "zhoubian": ["/changesets", f"/changesets/{drafted.json()['id']}", "/changesets/upload",
+                     f"/catalogue/rules/{rule['id']}/change",
+                     f"/catalogue/rules/{rule['id']}/retire",
+                     f"/catalogue/categories/{rule['category']}/new-rule"],
     }
 
 

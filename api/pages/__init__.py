@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import audit, catalogue, desk, graphs, signin, statistics, tickets
+from api.pages import audit, catalogue, changesets, desk, graphs, signin, statistics, tickets
 from api.pages.web import HERE, SignInRequired, error_page, message_of, sign_in_redirect
 from jurisdiction.errors import QuanzeError
 
@@ -41,6 +41,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin.router)
     app.include_router(desk.router)
+    app.include_router(changesets.router)
     app.include_router(catalogue.router)
     app.include_router(graphs.router)
     app.include_router(statistics.router)

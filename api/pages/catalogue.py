@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.pages.web import StaffDep, error_page, render, services_of
+from arbitration import changesets
 from jurisdiction.model import AreaLevel
 from rules.model import TERRITORIAL, Rule, Ticket
 from rules.service import recent_decisions
@@ -143,6 +144,7 @@ def rule_page(request: Request, staff: StaffDep, rule_id: str) -> HTMLResponse:
     with services.db.connect() as conn:
         history = rule_history(conn, rule_id)
         decisions = recent_decisions(conn, rule_id, limit=20)
+        drafts = changesets.list_change_sets(conn, status="draft", rule_id=rule_id, limit=20)
     live = matrix.rules.get(rule_id)
     latest = history[-1]
     fields = live.content() if live is not None else {
@@ -152,7 +154,7 @@ def rule_page(request: Request, staff: StaffDep, rule_id: str) -> HTMLResponse:
     return render(request, "catalogue_rule.html", title=f"规则 {rule_id}", rule_id=rule_id,
                   fields=fields, labels=RULE_FIELDS, live=live, in_force=in_force,
                   history=list(reversed(history)), decisions=decisions,
-                  territorial=TERRITORIAL)
+                  territorial=TERRITORIAL, drafts=drafts)
 
 
 @router.get("/catalogue/units/{code}", response_class=HTMLResponse)

@@ -159,6 +159,7 @@ NAVIGATION: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("本单位工单", "/tickets", ("unit",)),
     ("待审退单", "/returns", ("router", "admin")),
     ("派单目录", "/catalogue", ()),
+    ("变更审核", "/changesets", ("editor", "admin")),
     ("责任图谱", "/graphs", ()),
     ("统计", "/statistics", ()),
     ("审计日志", "/audit", ()),

@@ -36,10 +36,14 @@ def pages_of(page: Page, server: Server) -> dict[str, list[tuple[str, str]]]:
         "chengguan": [("clerk-tickets", "/tickets"), ("clerk-disputes", "/disputes")],
         "rexian": [("hotline-returns", "/returns"), ("hotline-tickets", "/tickets"),
                    ("hotline-ticket", f"/tickets/{ticket}")],
+        "zhoubian": [("changesets", "/changesets"), ("changeset-upload", "/changesets/upload"),
+                     ("rule-change", f"/catalogue/rules/{rule['id']}/change"),
+                     ("rule-retire", f"/catalogue/rules/{rule['id']}/retire"),
+                     ("new-rule", f"/catalogue/categories/{rule['category']}/new-rule")],
     }
 
 
-@pytest.mark.parametrize("login", ["wangmin", "chengguan", "rexian"])
+@pytest.mark.parametrize("login", ["wangmin", "chengguan", "rexian", "zhoubian"])
 def test_every_page_opens_fits_the_screen_and_is_captured(page: Page, server: Server,
                                                           login: str) -> None:
     targets = pages_of(page, server)[login]
