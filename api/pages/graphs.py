@@ -40,6 +40,9 @@ FILTERED = ("unit", "area", "matrix")
 #: the category view is drawn for at most this many leaves (城乡建设 has 117 and took
 #: 720 ms to draw into an unreadable tangle); above it the page offers the subcategories
 LEAVES_DRAWN = 60
+#: the unit view is cut to one level-2 category where more rules than this name the unit in
+#: the level-1 one (a street's 城乡建设: 108 rules, drawn 705×6,539 px)
+UNIT_RULES_DRAWN = 40
 #: the drill-down of a node kind: the view it opens, or a page of its own
 DRILL = {"unit": "unit", "category": "category", "area": "area", "ruling": "lineage"}
 
@@ -85,20 +88,37 @@ def _top_categories(matrix: Matrix) -> list[Choice]:
             if c.parent is None]
 
 
-def _unit_tops(matrix: Matrix, unit: str) -> Counter[str]:
+def _unit_tops(matrix: Matrix, unit: str, within: str | None = None) -> Counter[str]:
     """How many rules name ``unit`` (or the territorial role, for a township's unit) per
-    level-1 category: the unit view opens on the busiest."""
+    level-1 category, or per level-2 category ``within`` a level-1 one: the unit view opens
+    on the busiest."""
     j = matrix.jurisdiction
     territorial = any(a.unit == unit and a.level is AreaLevel.TOWNSHIP for a in j.areas.values())
     counts: Counter[str] = Counter()
+
+    def count(category: str) -> None:
+        path = j.category_path(category)  # nearest first: [-1] is level 1
+        if within is None:
+            counts[path[-1]] += 1
+        elif len(path) >= 2 and path[-1] == within:
+            counts[path[-2]] += 1
+
     for r in matrix.rules.values():
         names = {r.lead, *r.co_handlers}
         if unit in names or (territorial and TERRITORIAL in names):
-            counts[j.category_path(r.category)[-1]] += 1
+            count(r.category)
     for c in j.categories.values():
         if c.default_unit == unit:
-            counts[j.category_path(c.code)[-1]] += 1
+            count(c.code)
     return counts
+
+
+def _subcategories(matrix: Matrix, counts: Counter[str] | None) -> list[tuple[Choice, int]]:
+    """The level-2 categories to choose from, with their rule counts, in code order."""
+    if not counts:
+        return []
+    j = matrix.jurisdiction
+    return [(Choice(c, j.categories[c].name), n) for c, n in sorted(counts.items())]
 
 
 def _drill_hrefs(graph: Any) -> dict[Any, tuple[str, str, str, str]]:
@@ -152,12 +172,21 @@ def graphs_page(request: Request, staff: StaffDep,
         errors["focus"] = f"没有名称或编码为“{focus}”的{_focus_noun(view)}。"
     tops = _top_categories(matrix)
     filter_code = category if category in j.categories else ""
+    top_counts = sub_counts = None
     if view in FILTERED and code is not None and not filter_code:
         if view == "unit":
             busiest = _unit_tops(matrix, code).most_common(1)
             filter_code = busiest[0][0] if busiest else tops[0].code
         else:
             filter_code = tops[0].code
+    filter_top = j.category_path(filter_code)[-1] if filter_code else ""
+    if view == "unit" and code is not None and code in j.units:
+        top_counts = _unit_tops(matrix, code)
+        if top_counts.get(filter_top, 0) > UNIT_RULES_DRAWN:
+            # a street's 城乡建设 alone drew 705×6,539 px: one level-2 category at a time
+            sub_counts = _unit_tops(matrix, code, within=filter_top)
+            if filter_code == filter_top and sub_counts:
+                filter_code = sub_counts.most_common(1)[0][0]
     svg = notice = None
     links: dict[str, list[tuple[str, str, str]]] = {}
     if view == "category" and code is not None and code in j.categories:
@@ -194,10 +223,10 @@ def graphs_page(request: Request, staff: StaffDep,
                 field = str(exc.context.get("field", "focus"))
                 errors[field if field in ("view", "focus") else "focus"] = message_of(exc,
                                                                                        request)
-    top_counts = _unit_tops(matrix, code) if view == "unit" and code else None
     return render(request, "graphs.html", status_code=422 if errors else 200, title="责任图谱",
                   views=VIEWS, view=view, focus=focus, code=code, candidates=candidates,
                   tops=tops, top_counts=top_counts, filter_code=filter_code, svg=svg,
+                  filter_top=filter_top, subs=_subcategories(matrix, sub_counts),
                   notice=notice, links=links, graph_title=title, dot_source=dot_source,
                   table=table, statuses=MATRIX_STATUSES,
                   api_query=api_query, errors=errors, filtered=view in FILTERED,

@@ -101,3 +101,19 @@ def test_the_matrix_map_names_a_departments_lead_by_its_short_name(
     departments = [b for b in bodies if b not in ("属地", "—")]
     assert departments, "no department leads in 04: pick a category where one does"
     assert all(len(b.split("（")[0]) <= 7 for b in departments)
+
+
+def test_a_streets_busy_unit_view_is_paged_by_level_two_category(workbench: Workbench) -> None:
+    browser = workbench.signed_in("wangmin")
+    page = browser.get("/graphs", params={"view": "unit", "focus": "JD-HP"}).text
+    subs = re.search(r'<nav class="chips" aria-label="按二级分类查看">(.*?)</nav>', page, re.S)
+    assert subs, "the street's busiest level-1 category is drawn whole"
+    current = re.search(r'category=(\d+)"\s+aria-current="page"', subs.group(1))
+    assert current and len(current.group(1)) == 4  # a level-2 category is drawn
+    drawn = set(re.findall(r'xlink:href="/graphs\?view=category&amp;focus=(\d+)"', page))
+    if drawn:  # drawn on the server: every category in it lies within the level-2 one
+        assert all(c.startswith(current.group(1)) for c in drawn), drawn
+    whole = browser.get("/graphs", params={"view": "unit", "focus": "JD-HP",
+                                           "category": current.group(1)[:2]}).text
+    # the level-1 chip opens its busiest part again
+    assert re.search(rf'category={current.group(1)}"\s+aria-current="page"', whole)
