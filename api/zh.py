@@ -189,6 +189,17 @@ GRAPH_VIEW = {
 #: Change set statuses (arbitration/changesets.py).
 CHANGE_SET_STATUS = {"draft": "草稿", "published": "已发布", "rejected": "已退回",
                      "superseded": "已被取代"}
+#: A routing candidate's fate (rules/resolution.py Candidate: ``outcome``, ``step``).
+CANDIDATE_OUTCOME = {"won": "采用", "lost": "未采用"}
+CANDIDATE_STEP = {
+    "won": "胜出", "tie": "同级并列", "specificity": "特别性", "authority": "权威（裁定优先）",
+    "priority": "优先级", "recency": "新旧", "role": "角色不适用", "departmental": "部门事项",
+    "validity": "有效期", "category": "事项分类", "area": "区域", "when": "附加条件",
+    "text": "关键词", "engine": "规则引擎",
+}
+#: Why a ruling leaves an open ticket where it is (arbitration/rulings.py Kept.reason).
+KEPT_REASON = {"in_dispute": "另有争议处理中", "return_pending": "退单待审",
+               "placed_elsewhere": "热线已指定其他单位", "would_open_dispute": "改派将引发新的争议"}
 
 #: Every label table by kind, for :func:`label` and the ``{key:kind}`` placeholders.
 LABELS: dict[str, Mapping[str, str]] = {
@@ -201,6 +212,8 @@ LABELS: dict[str, Mapping[str, str]] = {
     "decision_status": DECISION_STATUS, "fallback_step": FALLBACK_STEP,
     "rule_source": RULE_SOURCE, "audit_action": AUDIT_ACTION, "audit_subject": AUDIT_SUBJECT,
     "graph_view": GRAPH_VIEW, "change_set_status": CHANGE_SET_STATUS,
+    "candidate_outcome": CANDIDATE_OUTCOME, "candidate_step": CANDIDATE_STEP,
+    "kept_reason": KEPT_REASON,
 }
 
 

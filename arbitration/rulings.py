@@ -60,7 +60,7 @@ from sqlalchemy.exc import IntegrityError
 from arbitration import audit, service
 from arbitration.disputes import Arbiter
 from arbitration.policy import Policy
-from arbitration.tables import rulings, tickets
+from arbitration.tables import audit_log, rulings, tickets
 from arbitration.tickets import ENDED_STATUSES, Event, EventType, TicketState, TicketStatus
 from arbitration.tickets import apply as apply_event
 from jurisdiction.errors import Conflict, InvalidInput, NotFound, QuanzeError
@@ -1057,6 +1057,17 @@ def get_ruling(conn: Connection, ruling_id: str, matrix: Matrix) -> dict[str, An
     out["superseded_by"] = later
     out["lineage"] = _lineage(conn, row)
     return out
+
+
+def redispatched(conn: Connection, ruling_id: str) -> list[dict[str, Any]]:
+    """The open tickets the ruling re-dispatched (``Redispatch.as_dict``), as its audit entry
+    recorded them in the ruling's transaction; empty for an unknown ruling."""
+    after = conn.execute(select(audit_log.c.after).where(
+        audit_log.c.action == "ruling", audit_log.c.subject == f"ruling:{ruling_id}")
+        .order_by(audit_log.c.seq).limit(1)).scalar()
+    if not isinstance(after, Mapping):
+        return []
+    return [dict(m) for m in after.get("redispatched", [])]
 
 
 def list_rulings(conn: Connection, matrix: Matrix, *, category: str | None = None,

@@ -8,7 +8,6 @@ event would be taken (:func:`api.routes.tickets.may_post`)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Caller
+from api.pages import units as unit_names
 from api.pages.web import (
     FormErrors,
     FormStaffDep,
@@ -34,8 +34,7 @@ from api.routes.tickets import (
 from api.staff import Staff
 from arbitration import service
 from arbitration.tickets import OUT_OF_SCOPE_OUTCOMES, Event, EventType, TicketStatus
-from jurisdiction.errors import InvalidInput, NotFound, QuanzeError
-from jurisdiction.model import Unit
+from jurisdiction.errors import NotFound, QuanzeError
 from rules.store import Matrix
 
 router = APIRouter(include_in_schema=False)
@@ -65,34 +64,6 @@ FIELD_LABELS: Mapping[str, str] = {
 
 Text = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=200)]
-
-
-def resolve_unit(units: Mapping[str, Unit], text: str, *, field: str) -> str | None:
-    """A unit as a person names it: its code, its full name, or ``名称（代码）`` as the unit
-    picker fills it in. Blank is None; anything else is ``unknown_unit`` naming ``field``.
-
-    >>> from jurisdiction.model import Unit, UnitKind
-    >>> units = {"D-CG": Unit("D-CG", "区城市管理委员会", UnitKind.DEPARTMENT)}
-    >>> [resolve_unit(units, t, field="f") for t in ("D-CG", " 区城市管理委员会 ",
-    ...                                              "区城市管理委员会（D-CG）", "")]
-    ['D-CG', 'D-CG', 'D-CG', None]
-    """
-    text = text.strip()
-    if not text:
-        return None
-    if text in units:
-        return text
-    found = re.fullmatch(r"(.*?)\s*[（(]\s*([^()（）]+?)\s*[）)]", text)
-    if found and found.group(2) in units:
-        return found.group(2)
-    named = [code for code, unit in units.items() if unit.name == text]
-    if len(named) == 1:
-        return named[0]
-    raise InvalidInput(f"unknown unit {text!r}", code="unknown_unit", field=field, value=text)
-
-
-def _units_message(text: str) -> str:
-    return f"没有名为「{text}」的单位，请填写单位全称或代码。"
 
 
 def _own(staff: Staff) -> str | None:
@@ -206,10 +177,11 @@ def _bodies(action: str, staff: Staff, matrix: Matrix, form: Mapping[str, str],
     units = matrix.jurisdiction.units
     resolved: dict[str, str | None] = {}
     for name in ("proposed_unit", "to_unit"):
+        typed = form.get(name, "")
         try:
-            resolved[name] = resolve_unit(units, form.get(name, ""), field=name)
-        except InvalidInput:
-            errors.fields[name] = _units_message(form[name].strip())
+            resolved[name] = unit_names.resolve(units, typed) if typed.strip() else None
+        except unit_names.UnitNotResolved as exc:
+            errors.fields[name] = exc.message
     note = form.get("note", "").strip() or None
     basis = form.get("basis", "").strip() or None
     kind = ACTIONS[action]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
+from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
 from api.routes.tickets import check_place, check_units, write_transaction
 from arbitration import service
@@ -175,6 +176,30 @@ def escalate(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     return {"escalated": count, "at": now.isoformat()}
 
 
+def dispute_view(conn: Connection, matrix: Matrix, dispute_id: str, *,
+                 ticket_decision: bool = False) -> dict[str, Any]:
+    """Everything to rule on a dispute, as GET /v1/disputes/{id} answers and the desk's page
+    shows: the dispute with its statements, the routing decision that opened it, the ticket
+    (path and history) and similar past rulings. With ``ticket_decision``, a dispute that no
+    decision opened (a bounce, a manual one) shows its ticket's newest routing decision."""
+    dispute = service.get_dispute(conn, dispute_id)
+    out = _out(matrix, dispute)
+    decision_id = dispute["decision_id"]
+    if decision_id is None and ticket_decision and dispute["ticket_id"] is not None:
+        context = service.routing_context(conn, dispute["ticket_id"])
+        decision_id = context["decision_id"] if context else None
+    out["decision"] = get_decision(conn, decision_id)["response"] if decision_id else None
+    out["ticket"] = None
+    if dispute["ticket_id"] is not None:
+        try:
+            out["ticket"] = service.get_ticket(conn, dispute["ticket_id"],
+                                               matrix.jurisdiction.units)
+        except NotFound:
+            out["ticket"] = None
+    out["similar_rulings"] = _similar(conn, matrix, dispute)
+    return out
+
+
 @router.get("/disputes/{dispute_id}", summary="A dispute with everything to rule on it")
 def get_dispute(dispute_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """Both sides' statements, the routing explanation (the decision, when a routing tie
@@ -182,25 +207,13 @@ def get_dispute(dispute_id: str, services: ServicesDep, caller: CallerDep) -> di
     ancestry, same or related area)."""
     matrix = services.router.current()
     with services.db.connect() as conn:
-        dispute = service.get_dispute(conn, dispute_id)
-        out = _out(matrix, dispute)
-        out["decision"] = (get_decision(conn, dispute["decision_id"])["response"]
-                           if dispute["decision_id"] else None)
-        out["ticket"] = None
-        if dispute["ticket_id"] is not None:
-            try:
-                out["ticket"] = service.get_ticket(conn, dispute["ticket_id"],
-                                                   matrix.jurisdiction.units)
-            except NotFound:
-                out["ticket"] = None
-        out["similar_rulings"] = _similar(conn, matrix, dispute)
-    return out
+        return dispute_view(conn, matrix, dispute_id)
 
 
-@router.post("/disputes/{dispute_id}/statements", status_code=201,
-             summary="A party's statement (陈述)")
-def add_statement(dispute_id: str, body: StatementCreate, services: ServicesDep,
-                  caller: CallerDep) -> dict[str, Any]:
+def file_statement(services: Services, caller: Caller, dispute_id: str,
+                   body: StatementCreate) -> dict[str, Any]:
+    """A party's statement, by a clerk of that unit or an arbiter on its behalf (the API's
+    and the desk's page's one way in)."""
     caller.require("unit", "arbiter")
     if caller.role == "unit" and body.unit != caller.unit:
         raise Forbidden(f"a key of {caller.unit} may only speak for its own unit",
@@ -214,13 +227,8 @@ def add_statement(dispute_id: str, body: StatementCreate, services: ServicesDep,
         return _out(matrix, dispute)
 
 
-@router.post("/disputes/{dispute_id}/claim", summary="Take up a dispute for review")
-def claim(dispute_id: str, services: ServicesDep, caller: CallerDep,
-          body: ClaimRequest | None = None) -> dict[str, Any]:
-    """The arbiter is the authenticated caller, identified by its key (a body's `arbiter` is
-    ignored). Only one arbiter holds a dispute: a claim by another key, even of the same
-    name, is 409 `dispute_claimed`. An arbiter whose key is bound to a party unit must stand
-    aside (回避): 403 `conflict_of_interest`."""
+def claim_as(services: Services, caller: Caller, dispute_id: str) -> dict[str, Any]:
+    """The dispute claimed by ``caller`` as arbiter (the API's and the desk's one way in)."""
     caller.require("arbiter")
     matrix = services.router.current()
     now = services.clock()
@@ -229,6 +237,23 @@ def claim(dispute_id: str, services: ServicesDep, caller: CallerDep,
         policy = service.load_policy(conn, service.district_of(matrix, state.area))
         dispute = service.claim_dispute(conn, dispute_id, caller.arbiter, now, policy)
         return _out(matrix, dispute)
+
+
+@router.post("/disputes/{dispute_id}/statements", status_code=201,
+             summary="A party's statement (陈述)")
+def add_statement(dispute_id: str, body: StatementCreate, services: ServicesDep,
+                  caller: CallerDep) -> dict[str, Any]:
+    return file_statement(services, caller, dispute_id, body)
+
+
+@router.post("/disputes/{dispute_id}/claim", summary="Take up a dispute for review")
+def claim(dispute_id: str, services: ServicesDep, caller: CallerDep,
+          body: ClaimRequest | None = None) -> dict[str, Any]:
+    """The arbiter is the authenticated caller, identified by its key (a body's `arbiter` is
+    ignored). Only one arbiter holds a dispute: a claim by another key, even of the same
+    name, is 409 `dispute_claimed`. An arbiter whose key is bound to a party unit must stand
+    aside (回避): 403 `conflict_of_interest`."""
+    return claim_as(services, caller, dispute_id)
 
 
 # -- the routing hook ------------------------------------------------------------------------

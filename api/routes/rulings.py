@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
 from arbitration import rulings
 from arbitration.rulings import Generalize, RulingRequest
@@ -90,6 +91,25 @@ class RulingOut(BaseModel):
     plan_digest: str
 
 
+def preview_as(services: Services, caller: Caller, dispute_id: str,
+               request: RulingRequest) -> dict[str, Any]:
+    """A ruling's preview for ``caller`` (the API's and the desk's one way in)."""
+    caller.require("arbiter")
+    return rulings.preview(services.db, services.router, dispute_id, request,
+                           arbiter=caller.arbiter, now=services.clock())
+
+
+def rule_as(services: Services, caller: Caller, dispute_id: str, request: RulingRequest,
+            plan_digest: str | None) -> dict[str, Any]:
+    """A ruling by ``caller`` (the API's and the desk's one way in)."""
+    caller.require("arbiter")
+    with writer(services):
+        return rulings.rule_dispute(services.db, services.router, dispute_id, request,
+                                    arbiter=caller.arbiter, actor=caller.actor,
+                                    now=services.clock(), after=services.after_matrix_change,
+                                    plan_digest=plan_digest)
+
+
 @router.post("/disputes/{dispute_id}/ruling/preview", summary="Preview a ruling's impact")
 def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
                    caller: CallerDep) -> dict[str, Any]:
@@ -97,9 +117,7 @@ def preview_ruling(dispute_id: str, body: RulingIn, services: ServicesDep,
     rule-set version differs), the open tickets the ruling re-dispatches — exactly those —
     and those it leaves, the rules it outranks and those that still outrank it, and
     `warnings` (`{code, message}`; none blocks the ruling). Writes nothing."""
-    caller.require("arbiter")
-    return rulings.preview(services.db, services.router, dispute_id, body.to_request(),
-                           arbiter=caller.arbiter, now=services.clock())
+    return preview_as(services, caller, dispute_id, body.to_request())
 
 
 @router.post("/disputes/{dispute_id}/ruling", response_model=RulingOut, status_code=201,
@@ -110,17 +128,11 @@ def rule(dispute_id: str, body: RulingIn, services: ServicesDep,
     re-dispatches the open tickets its preview listed (the dispute's own to the ruled lead),
     closes the dispute — in one transaction. Only the arbiter holding the claim may rule
     (409 ``dispute_not_claimed``)."""
-    caller.require("arbiter")
-    with _writer(services):
-        return rulings.rule_dispute(services.db, services.router, dispute_id,
-                                    body.to_request(), arbiter=caller.arbiter,
-                                    actor=caller.actor, now=services.clock(),
-                                    after=services.after_matrix_change,
-                                    plan_digest=body.plan_digest)
+    return rule_as(services, caller, dispute_id, body.to_request(), body.plan_digest)
 
 
-def _writer(services: Services) -> contextlib.AbstractContextManager[Any]:
-    # SQLite lets one writer in at a time and fails the others' snapshots; queue them here.
+def writer(services: Services) -> contextlib.AbstractContextManager[Any]:
+    """SQLite lets one writer in at a time and fails the others' snapshots; queue them here."""
     if services.db.dialect.name == "sqlite":
         return services.write_lock
     return contextlib.nullcontext()

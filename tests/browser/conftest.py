@@ -62,7 +62,7 @@ def chromium() -> Iterator[Browser]:
             pytest.fail(f"QUANZE_REQUIRE_BROWSER=1 but {missing}")
         pytest.skip(missing)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"])
         yield browser
         browser.close()
 
