@@ -64,7 +64,11 @@ def _pages(admin: httpx.Client) -> dict[str, list[str]]:
         "wangmin": ["/disputes", f"/disputes/{dispute['id']}", f"/rulings/{ruling['id']}",
                     "/catalogue", f"/catalogue/categories/{dispute['category']}",
                     f"/catalogue/rules/{rule['id']}", "/catalogue/units/D-CG", "/graphs",
-                    "/graphs?view=unit&focus=D-CG", "/statistics", "/audit"],
+                    "/graphs?view=unit&focus=D-CG", "/graphs?view=unit&focus=JD-HP",
+                    "/graphs?view=category&focus=0301", "/graphs?view=area&focus=110199001",
+                    "/graphs?view=matrix&focus=110199", "/statistics", "/statistics.xlsx",
+                    "/audit", "/audit?verify=full"],
+        "chakan": ["/audit", "/audit?subject=dispute:"],
         "chengguan": ["/tickets", "/disputes"],
         "rexian": ["/returns", "/tickets", f"/tickets/{dispute['ticket_id']}"],
     }
