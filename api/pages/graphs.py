@@ -172,21 +172,22 @@ def graphs_page(request: Request, staff: StaffDep,
         errors["focus"] = f"没有名称或编码为“{focus}”的{_focus_noun(view)}。"
     tops = _top_categories(matrix)
     filter_code = category if category in j.categories else ""
-    top_counts = sub_counts = None
+    sub_counts = None
+    top_counts = _unit_tops(matrix, code) if view == "unit" and code and code in j.units \
+        else None
     if view in FILTERED and code is not None and not filter_code:
-        if view == "unit":
-            busiest = _unit_tops(matrix, code).most_common(1)
+        if top_counts is not None:
+            busiest = top_counts.most_common(1)
             filter_code = busiest[0][0] if busiest else tops[0].code
         else:
             filter_code = tops[0].code
     filter_top = j.category_path(filter_code)[-1] if filter_code else ""
-    if view == "unit" and code is not None and code in j.units:
-        top_counts = _unit_tops(matrix, code)
-        if top_counts.get(filter_top, 0) > UNIT_RULES_DRAWN:
-            # a street's 城乡建设 alone drew 705×6,539 px: one level-2 category at a time
-            sub_counts = _unit_tops(matrix, code, within=filter_top)
-            if filter_code == filter_top and sub_counts:
-                filter_code = sub_counts.most_common(1)[0][0]
+    if top_counts is not None and code is not None \
+            and top_counts.get(filter_top, 0) > UNIT_RULES_DRAWN:
+        # a street's 城乡建设 alone drew 705×6,539 px: one level-2 category at a time
+        sub_counts = _unit_tops(matrix, code, within=filter_top)
+        if filter_code == filter_top and sub_counts:
+            filter_code = sub_counts.most_common(1)[0][0]
     svg = notice = None
     links: dict[str, list[tuple[str, str, str]]] = {}
     if view == "category" and code is not None and code in j.categories:
