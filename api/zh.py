@@ -519,6 +519,8 @@ MESSAGES: dict[str, tuple[str, ...]] = {
         "统计期间的「{field:field}」填写有误：应为有效日期，且结束时间晚于开始时间",
         "统计期间填写有误",
     ),
+    "period_too_long": ("统计期间过长：每周趋势最多统计 {max_weeks} 周，请缩短期间",
+                        "统计期间过长，请缩短期间"),
     "invalid_cursor": ("翻页参数无效，请从第一页重新查询",),
     "invalid_limit": ("每页条数超出允许范围",),
     # accounts, keys and audit

@@ -351,6 +351,26 @@ HOTSPOT_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: the Chinese name of every count and figure a formula or a table names
+FIGURE_NAMES: dict[str, str] = dict(SUMMARY_CSV_COLUMNS) | {
+    "dispatches_of_received": "接收工单的派单总次数", "returns_reviewed": "退单已审核数"}
+
+
+def formula_text(key: str) -> str | None:
+    """A figure's formula in words, for the line under a table's header (None for a count).
+
+    >>> formula_text("first_dispatch_accuracy")
+    '一次派准工单数 ÷ 首接工单数'
+    >>> formula_text("tickets_received") is None
+    True
+    """
+    f = (RATE_FORMULAS | AVERAGE_FORMULAS).get(key)
+    if f is None:
+        return None
+    return (f"{FIGURE_NAMES.get(f.numerator, f.numerator)} ÷ "
+            f"{FIGURE_NAMES.get(f.denominator, f.denominator)}")
+
+
 def hotspot_rows(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The hotspots answer (:meth:`Hotspots.as_dict`) flattened for the staff CSV."""
     rows: list[dict[str, Any]] = []
@@ -606,6 +626,66 @@ def summary(conn: Connection, period: Period) -> dict[str, Any]:
     return row
 
 
+
+# -- SQL: trends by week --------------------------------------------------------------------
+
+#: the most weeks a trend covers (two years): a longer period is refused, not drawn
+MAX_WEEKS = 106
+
+
+def iso_weeks(period: Period, *, timezone: str = "Asia/Shanghai") -> list[tuple[str, Period]]:
+    """The ISO weeks (Monday 00:00 local time) the period touches, each cut to the period,
+    named ``2026-W45``. More than :data:`MAX_WEEKS` is ``InvalidInput`` ``period_too_long``.
+
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> p = Period(datetime(2026, 11, 1, tzinfo=tz), datetime(2026, 11, 12, tzinfo=tz))
+    >>> [(name, w.start.day, w.end.day) for name, w in iso_weeks(p)]
+    [('2026-W44', 1, 2), ('2026-W45', 2, 9), ('2026-W46', 9, 12)]
+    """
+    tz = ZoneInfo(timezone)
+    first = period.start.astimezone(tz).date()
+    monday = first - timedelta(days=first.weekday())
+    weeks: list[tuple[str, Period]] = []
+    while True:
+        start = datetime.combine(monday, time(), tzinfo=tz)
+        if start >= period.end:
+            return weeks
+        if len(weeks) == MAX_WEEKS:
+            raise InvalidInput(f"a trend covers at most {MAX_WEEKS} weeks",
+                               code="period_too_long", field="from", max_weeks=MAX_WEEKS)
+        end = start + timedelta(days=7)
+        year, week, _ = monday.isocalendar()
+        weeks.append((f"{year}-W{week:02d}",
+                      Period(max(start, period.start), min(end, period.end))))
+        monday += timedelta(days=7)
+
+
+#: the figures of a week's trend: (key, Chinese name), each a count of :class:`UnitCounts`
+#: or a rate of :data:`RATE_FORMULAS`
+TREND_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("week", "周次"), ("from", "开始"), ("to", "结束（不含）"),
+    ("tickets_received", "接收工单数"), ("first_receipts", "首接工单数"),
+    ("first_dispatch_stood", "一次派准工单数"), ("first_dispatch_accuracy", "一次派准率"),
+    ("tickets_in_scope", "受理范围内工单数"), ("tickets_returned", "退单工单数"),
+    ("return_rate", "退单率"), ("disputes", "争议数"), ("dispute_rate", "争议率"),
+)
+
+
+def weekly_trends(conn: Connection, period: Period, *,
+                  timezone: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """The district's figures per ISO week of the period (:func:`iso_weeks`), counted
+    exactly as :func:`summary` counts a period (each week is a period of its own): tickets
+    received, 一次派准率, 退单率 with their counts, and the disputes opened that week."""
+    out: list[dict[str, Any]] = []
+    for name, week in iso_weeks(period, timezone=timezone):
+        (c,) = count(conn, week, by_unit=False)
+        r = rates(c)
+        out.append({"week": name, "from": week.start.isoformat(), "to": week.end.isoformat(),
+                    **{key: getattr(c, key) for key, _ in TREND_COLUMNS[3:]
+                       if key not in r},
+                    **{key: r[key] for key, _ in TREND_COLUMNS if key in r}})
+    return out
+
 # -- SQL: hotspots --------------------------------------------------------------------------
 
 
@@ -782,9 +862,10 @@ def ruling_lineage(conn: Connection, ruling_id: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "AVERAGE_FORMULAS", "CSV_COLUMNS", "DEFAULT_DAYS", "DEFAULT_TOP", "HOTSPOT_CSV_COLUMNS",
-    "RATE_FORMULAS", "SUMMARY_CSV_COLUMNS", "Formula", "Hotspots", "Period", "UnitCounts",
-    "count", "formulas", "hotspot_rows", "hotspots", "out_of_scope_figure", "parse_period",
-    "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows", "unit_report",
-    "unit_statistics",
+    "AVERAGE_FORMULAS", "CSV_COLUMNS", "DEFAULT_DAYS", "DEFAULT_TOP", "FIGURE_NAMES",
+    "HOTSPOT_CSV_COLUMNS", "MAX_WEEKS", "RATE_FORMULAS", "SUMMARY_CSV_COLUMNS",
+    "TREND_COLUMNS", "Formula", "Hotspots", "Period", "UnitCounts", "count", "formula_text",
+    "formulas", "hotspot_rows", "hotspots", "iso_weeks", "out_of_scope_figure",
+    "parse_period", "rates", "ruling_lineage", "summary", "ticket_history", "to_csv_rows",
+    "unit_report", "unit_statistics", "weekly_trends",
 ]

@@ -2,7 +2,9 @@
 
 Every answer echoes the ``period`` it covers (default: the last 30 days) and, where it has
 rates, their ``formulas``; ``format=csv`` gives each as a spreadsheet with Chinese headers
-(docs/statistics.md)."""
+and ``format=xlsx`` as an Excel workbook with a row of formulas under the headers
+(docs/statistics.md). :func:`statistics_workbook` is the workbench's whole download: every
+table of the statistics page, a sheet each."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import spreadsheet
 from api.deps import CallerDep, Services, ServicesDep
+from api.spreadsheet import Sheet
 from arbitration import statistics
 from jurisdiction.errors import InvalidInput
 
@@ -24,13 +28,15 @@ FROM = Query(None, alias="from", description="period start: a date (local midnig
              "ISO 8601 time, 2000–2100; default 30 days before `to`")
 TO = Query(None, alias="to", description="period end, exclusive; default 30 days after "
            "`from`, or (neither given) the next local midnight: the last 30 days")
-FORMAT = Query("json", description="json | csv (Chinese headers, UTF-8 with BOM)")
+FORMAT = Query("json", description="json | csv (Chinese headers, UTF-8 with BOM) | xlsx "
+               "(Excel: Chinese headers, a row of formulas under them)")
+FORMATS = ("json", "csv", "xlsx")
 
 
 def _format(value: str) -> str:
-    if value not in ("json", "csv"):
-        raise InvalidInput(f"unknown format {value!r}; json or csv", code="invalid_format",
-                           field="format")
+    if value not in FORMATS:
+        raise InvalidInput(f"unknown format {value!r}; json, csv or xlsx",
+                           code="invalid_format", field="format")
     return value
 
 
@@ -60,9 +66,24 @@ def _csv(rows: list[dict[str, Any]],
 
 def _csv_response(what: str, period: statistics.Period, rows: list[dict[str, Any]],
                   columns: tuple[tuple[str, str], ...] = statistics.CSV_COLUMNS) -> Response:
-    name = f"quanze-{what}-{period.start.date()}-{period.end.date()}.csv"
+    name = spreadsheet.file_name(what, period, "csv")
     return Response(_csv(rows, columns), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def xlsx_response(what: str, period: statistics.Period, sheets: list[Sheet]) -> Response:
+    """An Excel download of ``sheets`` (the API's ``format=xlsx`` and the workbench's)."""
+    name = spreadsheet.file_name(what, period)
+    return Response(spreadsheet.to_xlsx(sheets), media_type=spreadsheet.MEDIA_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _table(what: str, period: statistics.Period, rows: list[dict[str, Any]],
+           columns: tuple[tuple[str, str], ...], fmt: str, title: str) -> Response:
+    if fmt == "csv":
+        return _csv_response(what, period, rows, columns)
+    return xlsx_response(what, period, [Sheet(title, columns, rows),
+                                        spreadsheet.formulas_sheet()])
 
 
 @router.get("/units", summary="Dispatch quality per unit (一次派准率, 退单率, 争议率 …)")
@@ -81,8 +102,8 @@ async def units(services: ServicesDep, caller: CallerDep, start: str | None = FR
     if unit is not None and unit not in services.router.current().jurisdiction.units:
         raise InvalidInput(f"unknown unit {unit!r}", code="unknown_unit", field="unit")
     rows = await run_in_threadpool(_units, services, period, unit)
-    if format == "csv":
-        return _csv_response("units", period, rows)
+    if format != "json":
+        return _table("units", period, rows, statistics.CSV_COLUMNS, format, "各单位指标")
     return JSONResponse({"period": period.as_dict(), "units": rows,
                          "formulas": statistics.formulas()})
 
@@ -102,13 +123,14 @@ async def hotspots(services: ServicesDep, caller: CallerDep, start: str | None =
                    format: str = FORMAT) -> Response:
     """The ``top`` unit pairs by disputes (parties of the same dispute) and by returns (the
     returning unit → the unit proposed or dispatched next), and the categories with the most
-    returns and disputes, over the period. ``format=csv``: one row per pair or category."""
+    returns and disputes, over the period. ``format=csv`` or ``xlsx``: one row per pair or
+    category."""
     _format(format)
     period = _period(services, start, end)
     body = await run_in_threadpool(_hotspots, services, period, top)
-    if format == "csv":
-        return _csv_response("hotspots", period, statistics.hotspot_rows(body),
-                             statistics.HOTSPOT_CSV_COLUMNS)
+    if format != "json":
+        return _table("hotspots", period, statistics.hotspot_rows(body),
+                      statistics.HOTSPOT_CSV_COLUMNS, format, "热点")
     return JSONResponse({"period": period.as_dict(), **body})
 
 
@@ -126,7 +148,47 @@ async def summary(services: ServicesDep, caller: CallerDep, start: str | None = 
     _format(format)
     period = _period(services, start, end)
     body = await run_in_threadpool(_summary, services, period)
-    if format == "csv":
-        return _csv_response("summary", period, [body], statistics.SUMMARY_CSV_COLUMNS)
+    if format != "json":
+        return _table("summary", period, [body], statistics.SUMMARY_CSV_COLUMNS, format,
+                      "全区汇总")
     return JSONResponse({"period": period.as_dict(), **body,
                          "formulas": statistics.formulas()})
+
+
+def trends(services: Services, period: statistics.Period) -> list[dict[str, Any]]:
+    """The district's figures per ISO week of the period (the API's and the page's)."""
+    with services.db.connect() as conn:
+        return statistics.weekly_trends(conn, period,
+                                        timezone=services.router.current().settings.timezone)
+
+
+@router.get("/trends", summary="District-wide figures per ISO week")
+async def weekly(services: ServicesDep, caller: CallerDep, start: str | None = FROM,
+                 end: str | None = TO, format: str = FORMAT) -> Response:
+    """Per ISO week of the period (Monday 00:00 Beijing time, the first and last weeks cut
+    to the period): tickets received, 一次派准率 and 退单率 with their counts, disputes
+    opened and 争议率 — each week counted as ``/v1/stats/summary`` counts a period. At most
+    106 weeks (``period_too_long``)."""
+    _format(format)
+    period = _period(services, start, end)
+    rows = await run_in_threadpool(trends, services, period)
+    if format != "json":
+        return _table("trends", period, rows, statistics.TREND_COLUMNS, format, "每周趋势")
+    return JSONResponse({"period": period.as_dict(), "weeks": rows,
+                         "formulas": statistics.formulas()})
+
+
+def statistics_workbook(services: Services, period: statistics.Period) -> list[Sheet]:
+    """Every table of the statistics page, a sheet each: the district, the units, the weeks,
+    the hotspots and the formulas."""
+    names = _names(services)
+    with services.db.connect() as conn:
+        district = statistics.summary(conn, period)
+        units = statistics.unit_statistics(conn, period, names=names)
+    units.sort(key=lambda r: (-(r["tickets_received"] or 0), r["unit"] or ""))
+    return [Sheet("全区汇总", statistics.SUMMARY_CSV_COLUMNS, [district]),
+            Sheet("各单位指标", statistics.CSV_COLUMNS, units),
+            Sheet("每周趋势", statistics.TREND_COLUMNS, trends(services, period)),
+            Sheet("热点", statistics.HOTSPOT_CSV_COLUMNS,
+                  statistics.hotspot_rows(_hotspots(services, period, statistics.DEFAULT_TOP))),
+            spreadsheet.formulas_sheet()]

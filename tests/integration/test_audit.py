@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, select, update
 
 from api.cli import main
 from api.db import make_engine
@@ -33,7 +33,7 @@ def test_every_rule_change_is_in_an_intact_chain(
     assert "5 entries" in capsys.readouterr().out  # 2 rules + version, 1 rule + version
 
 
-@pytest.mark.parametrize("tamper", ["alter", "remove_middle", "remove_last"])
+@pytest.mark.parametrize("tamper", ["alter", "remove_middle", "remove_last", "append"])
 def test_an_altered_or_removed_entry_breaks_the_chain(
         audited_db: str, tamper: str, capsys: pytest.CaptureFixture[str]) -> None:
     db = make_engine(audited_db)
@@ -43,8 +43,12 @@ def test_an_altered_or_removed_entry_breaks_the_chain(
                          .values(actor="someone else"))
         elif tamper == "remove_middle":
             conn.execute(delete(audit_log).where(audit_log.c.seq == 3))
-        else:
+        elif tamper == "remove_last":
             conn.execute(delete(audit_log).where(audit_log.c.seq == 5))
+        else:  # an entry added behind the log's back: the head does not reach it
+            row = dict(conn.execute(select(audit_log).where(audit_log.c.seq == 5))
+                       .mappings().one())
+            conn.execute(insert(audit_log).values({**row, "seq": 6, "prev_hash": row["hash"]}))
     db.dispose()
     assert main(["audit", "verify"]) == 1
     out = capsys.readouterr().out
