@@ -22,8 +22,10 @@ def test_an_account_takes_its_password_from_standard_input(
     assert main(["users", "create", "--login", "wangmin", "--name", "王敏",
                  "--role", "arbiter"]) == 0
     assert "已创建账号 wangmin（王敏，裁定员）" in capsys.readouterr().out
-    with make_engine(cli_db).begin() as conn:
+    engine = make_engine(cli_db)
+    with engine.begin() as conn:
         staff, _ = sign_in(conn, "wangmin", "qingshui2026", now=datetime.now(UTC))
+    engine.dispose()
     assert staff.name == "王敏"
 
 
