@@ -2,8 +2,9 @@
 down to a category (drawn by the server's Graphviz, and by the WebAssembly Graphviz in the
 browser where the server has none), the statistics' charts and their Excel download, the
 audit log filtered by person. Every page runs under the content security policy the
-workbench is to send (``script-src 'self'``, plus ``'wasm-unsafe-eval'`` for the in-browser
-Graphviz), so an inline script or an eval would leave a chart undrawn."""
+workbench sends (``script-src 'self'``, plus ``'wasm-unsafe-eval'`` for the in-browser
+Graphviz; api.pages.web.CONTENT_SECURITY_POLICY), so an inline script or an eval would leave
+a chart undrawn."""
 
 from __future__ import annotations
 
@@ -13,22 +14,12 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, shoot, sign_in
 
-CSP = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'self'"
 #: a category node in a drawing (Graphviz writes its links as xlink:href)
 CATEGORY_NODE = ".graph-canvas svg a[*|href*='view=category']"
-
-
-def _with_csp(page: Page, server: Server) -> None:
-    def add(route: Route) -> None:
-        response = route.fetch()
-        headers = {**response.headers, "content-security-policy": CSP}
-        route.fulfill(response=response, headers=headers)
-
-    page.route(server.url + "/**", add)
 
 
 def _drawn_size(page: Page, selector: str) -> dict[str, Any]:
@@ -50,7 +41,6 @@ def _open_a_unit_from_its_name(page: Page, server: Server) -> str:
 
 def test_a_graph_opens_from_a_units_name_and_drills_down_to_a_category(
         page: Page, server: Server) -> None:
-    _with_csp(page, server)
     sign_in(page, server, "wangmin")
     _open_a_unit_from_its_name(page, server)
     expect(page.locator(".graph-canvas svg").first).to_be_visible()
@@ -70,7 +60,6 @@ def test_a_graph_opens_from_a_units_name_and_drills_down_to_a_category(
 def test_without_graphviz_on_the_server_the_browser_draws_the_graph_and_keeps_its_links(
         page: Page, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("api.render.shutil.which", lambda name: None)
-    _with_csp(page, server)
     sign_in(page, server, "wangmin")
     _open_a_unit_from_its_name(page, server)
     expect(page.locator("#graph-canvas")).to_have_attribute("data-state", "drawn",
@@ -99,7 +88,6 @@ def test_the_matrix_map_shows_lead_units_by_status_and_opens_a_units_view(
 
 def test_the_statistics_page_draws_its_charts_and_its_excel_download_opens(
         page: Page, server: Server) -> None:
-    _with_csp(page, server)
     sign_in(page, server, "wangmin")
     page.goto(server.url + "/statistics")
     for chart in ("chart-units", "chart-weeks", "chart-hotspots"):
@@ -119,7 +107,6 @@ def test_the_statistics_page_draws_its_charts_and_its_excel_download_opens(
 
 def test_the_audit_log_filters_by_person_and_shows_the_chains_state(
         page: Page, server: Server) -> None:
-    _with_csp(page, server)
     sign_in(page, server, "chakan")  # an auditor
     page.goto(server.url + "/audit")
     expect(page.get_by_text("哈希链校验通过")).to_be_visible()

@@ -6,22 +6,26 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, make_url, text
 
 from api import demo
 from api.app import create_app
 from api.auth import create_key
+from api.db import make_engine
 from api.demo.history import seed
 from api.settings import AppSettings
 from api.staff import create_user
-from tests.conftest import Clock
+from tests.conftest import PG_URL, Clock
 
 PASSWORD = "qingshui2026"
 #: the clock of tests/conftest.py's ``clock`` fixture, when the demo's history is made
@@ -90,15 +94,57 @@ def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def workbench(database_url: str, clock: Clock, demo_sqlite: Path) -> Iterator[Workbench]:
-    assert clock() == START
+@pytest.fixture(scope="session")
+def demo_postgres() -> Iterator[tuple[Engine, str]]:
+    """The demo loaded once per test process into a PostgreSQL database of its own, which
+    each test clones (``CREATE DATABASE … TEMPLATE``: about 0.3 s, against 5 s to load).
+    Yields an engine that creates databases, and the demo's database name."""
+    assert PG_URL is not None
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"quanze_demo_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        _load_demo(_database(name), Clock(START))
+        yield admin, name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _database(name: str) -> str:
+    """PG_URL, on the database ``name``."""
+    assert PG_URL is not None
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def _demo_copy(request: pytest.FixtureRequest, database_url: str) -> Iterator[str]:
+    """A database holding the demo for one test: a copy of the loaded one."""
     if database_url.startswith("sqlite:///"):
-        with sqlite3.connect(demo_sqlite) as source, \
+        source_path = request.getfixturevalue("demo_sqlite")
+        with sqlite3.connect(source_path) as source, \
                 sqlite3.connect(database_url.removeprefix("sqlite:///")) as copy:
             source.backup(copy)
-    else:
-        _load_demo(database_url, clock)
-    app = create_app(AppSettings(database_url=database_url, refresh_interval=0.0), clock=clock)
-    with TestClient(app):
-        yield Workbench(app=app, clock=clock)
+        yield database_url
+        return
+    admin, demo_name = request.getfixturevalue("demo_postgres")
+    name = f"quanze_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{demo_name}"'))
+    try:
+        yield _database(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def workbench(request: pytest.FixtureRequest, database_url: str,
+              clock: Clock) -> Iterator[Workbench]:
+    assert clock() == START
+    with _demo_copy(request, database_url) as url:
+        app = create_app(AppSettings(database_url=url, refresh_interval=0.0), clock=clock)
+        with TestClient(app):
+            yield Workbench(app=app, clock=clock)

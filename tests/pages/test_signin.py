@@ -96,3 +96,15 @@ def test_the_api_docs_load_nothing_from_outside(workbench: Workbench) -> None:
     assert "/static/swagger/swagger-ui-bundle.js" in html
     assert "http://" not in html and "https://" not in html
     assert workbench.browser().get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_every_page_forbids_inline_scripts_framing_and_other_hosts(
+        workbench: Workbench) -> None:
+    browser = workbench.signed_in("wangmin")
+    for path in ("/disputes", "/graphs", "/statistics", "/catalogue", "/audit"):
+        response = browser.get(path)
+        assert response.status_code == 200
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self' 'wasm-unsafe-eval';" in policy
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+        assert response.headers["x-frame-options"] == "DENY"
