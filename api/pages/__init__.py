@@ -39,14 +39,8 @@ def page_error(request: Request, status: int, code: str,
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(signin.router)
-    app.include_router(desk.router)
-    app.include_router(changesets.router)
-    app.include_router(catalogue.router)
-    app.include_router(graphs.router)
-    app.include_router(statistics.router)
-    app.include_router(audit.router)
-    app.include_router(tickets.router)
+    for pages in (signin, desk, changesets, catalogue, graphs, statistics, audit, tickets):
+        app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
