@@ -47,6 +47,7 @@ from benchmarks._common import (
     machine,
     rss_mb,
     table,
+    utc_now,
     verdict,
 )
 from benchmarks.synthetic_city import make_city
@@ -104,7 +105,7 @@ def _replica(url: str, refresh: float, pipe: Connection) -> None:
             deadline = time.monotonic() + 30
             while router.current().version < version and time.monotonic() < deadline:
                 await asyncio.sleep(0.001)
-            used, _ = router.decide(ticket_from_request(ticket, _now()))
+            used, _ = router.decide(ticket_from_request(ticket, utc_now()))
             seen = time.monotonic()
             compiled = router.last_compile.compiled if router.last_compile else -1
             pipe.send(("seen", seen, used.version, max(lags, default=0.0), compiled,
@@ -116,12 +117,6 @@ def _replica(url: str, refresh: float, pipe: Connection) -> None:
     finally:
         router.close()
         db.dispose()
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -276,13 +276,21 @@ def dispute_page(request: Request, staff: StaffDep, dispute_id: str,
     return _page(request, staff, dispute_id, notice=NOTICES.get(notice, ""))
 
 
+def visible_units(request: Request, staff: Staff, dispute_id: str) -> Mapping[str, Unit]:
+    """The matrix's units, once the dispute is found visible to ``staff`` (a form posted
+    about another unit's dispute gets the same 404 as its page)."""
+    services = services_of(request)
+    with services.db.connect() as conn:
+        check_visible(conn, staff, dispute_id)
+    return services.router.current().jurisdiction.units
+
+
 @router.post("/disputes/{dispute_id}/claim", response_class=HTMLResponse, response_model=None)
 def claim_page(request: Request, staff: FormStaffDep,
                dispute_id: str) -> HTMLResponse | RedirectResponse:
     """认领: the dispute taken up by the person signed in (回避 and a claim by another
     arbiter are shown on the page)."""
-    with services_of(request).db.connect() as conn:
-        check_visible(conn, staff, dispute_id)
+    visible_units(request, staff, dispute_id)
     try:
         claim_as(services_of(request), staff.caller, dispute_id)
     except (Forbidden, Conflict) as exc:
@@ -299,9 +307,7 @@ def statement_page(request: Request, staff: FormStaffDep, dispute_id: str,
                    form: StatementFormDep) -> HTMLResponse | RedirectResponse:
     """提交陈述: a party's case, by its clerk or an arbiter on its behalf."""
     services = services_of(request)
-    units = services.router.current().jurisdiction.units
-    with services.db.connect() as conn:
-        check_visible(conn, staff, dispute_id)
+    units = visible_units(request, staff, dispute_id)
     errors = FormErrors()
     unit = staff.unit if staff.role == "unit" else form.st_unit
     if not unit:
@@ -359,9 +365,7 @@ def preview_page(request: Request, staff: FormStaffDep, dispute_id: str,
     """预览影响: what the ruling would do, shown above the form (kept filled) with 确认裁定
     carrying the preview's plan digest. Writes nothing."""
     services = services_of(request)
-    units = services.router.current().jurisdiction.units
-    with services.db.connect() as conn:
-        check_visible(conn, staff, dispute_id)
+    units = visible_units(request, staff, dispute_id)
     errors = FormErrors()
     ruling = form.request(units, errors)
     if ruling is None:
@@ -384,9 +388,7 @@ def ruling_page(request: Request, staff: FormStaffDep, dispute_id: str,
                 form: RulingFormDep) -> HTMLResponse | RedirectResponse:
     """确认裁定: the ruling written as previewed (a changed plan asks to preview again)."""
     services = services_of(request)
-    units = services.router.current().jurisdiction.units
-    with services.db.connect() as conn:
-        check_visible(conn, staff, dispute_id)
+    units = visible_units(request, staff, dispute_id)
     errors = FormErrors()
     ruling = form.request(units, errors)
     if ruling is not None and not form.plan_digest:
