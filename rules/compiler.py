@@ -1,156 +1,225 @@
 """Compile the matrix into rule-engine definitions: plain JSON, no engine imported here.
 
-The engine sees a ticket as one flat message (see :func:`ticket_message`):
-``c1..cN`` its category path from the root, ``a1..aN`` its area path from the district,
-``x_<name>`` its attributes as canonical strings, and ``t`` (``as_of`` in epoch
-seconds). A rule becomes one conjunction, tested from the most general field to the most
-specific so that the engine's alpha network stays narrow:
-category path, area path, attribute equalities, validity window (keywords are checked outside
-the engine; see :func:`conditions`).
+The engine matches **conditions**: the attribute values (``when``) a rule asks of a ticket,
+under the rule's category. A *pattern* is one category and one combination of ``when``
+values, and every rule that states it — the same matter in sixteen districts, in twenty
+townships, in successive validity windows — shares one engine rule: the synthetic city's
+11,330 rules with conditions state 9,435 patterns. The jurisdiction model answers the rest:
+which rules sit on a ticket's category path and apply in its area is an index lookup
+(:meth:`rules.store.Matrix.relevant`); their validity window and keywords are tested on the
+engine's matches (:func:`matched_rules`) by the functions the plain evaluator uses. A rule
+without conditions matches wherever the index finds it; a ticket none of whose rules state
+a condition is not posted at all.
 
-The matrix is split into shards keyed by (category prefix, district) so that no ruleset nears
-durable_rules' compile-time caps (durable-rules-facts.md); :func:`compile_shards` refuses a
-shard that would exceed one, naming it, instead of letting the engine fail with a number.
+(Each engine rule costs durable_rules about 20 KB — fixed-size nodes and per-rule session
+indexes — and each ruleset about 160 KB, measured in docs/performance.md: one engine rule per
+matrix rule, in 4,820 small rulesets, held 2.16 GB for the city; and each rule that fires
+costs an action, ~5-10 µs, on every ticket that reaches it.)
+
+The engine sees a ticket as one flat message (see :func:`ticket_message`): ``c1..cN`` its
+category path from the root and ``x_<name>`` its attributes as canonical strings. A pattern
+becomes one conjunction, tested from the most general field to the most specific so that the
+engine's alpha network stays narrow: category path, then attribute equalities.
+
+The patterns are split into shards by category so that no ruleset nears durable_rules'
+compile-time caps (durable-rules-facts.md); :func:`compile_shards` refuses a shard that would
+exceed one, naming it, instead of letting the engine fail with a number.
 
 >>> from jurisdiction.model import *
 >>> from rules.model import Rule
 >>> j = Jurisdiction.build([], [Area("1", "区", AreaLevel.DISTRICT, None, None)],
 ...                        [Category("03", "城乡建设", None), Category("0301", "违法建设", "03")])
->>> for c in conditions(Rule("R", "0301", "X", "b", area="1", when={"k": ("x", "y")}), j):
-...     print(c)
-{'$and': [{'c1': '03'}, {'c2': '0301'}, {'a1': '1'}, {'x_k': 'x'}]}
-{'$and': [{'c1': '03'}, {'c2': '0301'}, {'a1': '1'}, {'x_k': 'y'}]}
+>>> rule = Rule("R", "0301", "X", "b", area="1", when={"k": ("x", "y")})
+>>> for p in patterns_of(rule):
+...     print(p.name, conditions(p, j))
+0301#37a65c15db24d4fb {'$and': [{'c1': '03'}, {'c2': '0301'}, {'x_k': 'x'}]}
+0301#8c2ab9c9cb345d85 {'$and': [{'c1': '03'}, {'c2': '0301'}, {'x_k': 'y'}]}
+>>> patterns_of(Rule("S", "0301", "X", "b", area="1"))
+()
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from jurisdiction.errors import ShardTooLarge
 from jurisdiction.model import Jurisdiction
+from rules.conditions import TicketContext, has_keyword
 from rules.model import Rule, canon_value, plain_text
 
 #: Caps of the durable_rules C core (durable-rules-facts.md) and the margins we keep.
 #: (4096 rules per ruleset, less the one rules.engine adds to every ruleset to prime it.)
 MAX_RULES_PER_RULESET = 4095
 MAX_TESTS_PER_NODE = 512
-MAX_RULES_PER_PATH = 256
-#: Shards are kept small: durable_rules does not give back all of a deleted ruleset's memory,
-#: and the loss grows faster than the ruleset (measured: ~15 MB per create/delete at 166
-#: rules, under 1 MB at 32 or fewer), so a change should recompile only a small shard.
-SHARD_TARGET_RULES = 32
 MAX_MESSAGE_PROPERTIES = 255
-ANY_DISTRICT = "*"
-#: Separates a rule id from its branch number in engine rule names (ids cannot contain it).
-BRANCH = "#"
+#: Patterns per shard before a shard is split by the next category level. A ruleset costs
+#: ~160 KB however small, so shards are large; a change that adds or drops a pattern creates
+#: one of them again (~24 ms at 1,024 engine rules; create/delete cycles at that size give
+#: back all but ~14 KB each, measured in docs/performance.md).
+SHARD_TARGET_RULES = 1024
+
+Combo = tuple[tuple[str, str], ...]  # (attribute, value) pairs, sorted by attribute
+ShardKey = str  # the category code a shard covers
 
 
-def conditions(rule: Rule, jurisdiction: Jurisdiction,
-               memo: dict[tuple[str, str], list[dict[str, str]]] | None = None
-               ) -> list[dict[str, Any]]:
-    """The rule as durable_rules ``$and`` expressions of equality and range tests, one per
-    combination of its ``when`` values (a disjunctive normal form written out here, so the
-    capacity check sees every path the engine will build). ``text_any`` is not compiled:
-    the engine's regular expressions are too costly (see :func:`rules.conditions.has_keyword`).
-    """
-    memo = {} if memo is None else memo  # path tests, shared by the rules of a compile
-    head: list[dict[str, Any]] = list(_path_tests(memo, "c", rule.category,
-                                                  jurisdiction.category_path))
-    if rule.area is not None:
-        head += _path_tests(memo, "a", rule.area, jurisdiction.area_path)
-    tail: list[dict[str, Any]] = []
-    if rule.valid_from is not None:
-        tail.append({"$gte": {"t": rule.valid_from.timestamp()}})
-    if rule.valid_to is not None:
-        tail.append({"$lt": {"t": rule.valid_to.timestamp()}})
-    keys = sorted(rule.when)
-    return [{"$and": [*head, *({f"x_{k}": v} for k, v in zip(keys, combo, strict=True)),
-                      *tail]}
-            for combo in itertools.product(*(rule.when[k] for k in keys))]
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One engine rule: a category and one combination of ``when`` values."""
+
+    category: str
+    combo: Combo
+
+    @property
+    def name(self) -> str:
+        """The engine rule's name, unique to the pattern: the category code and a hash of the
+        combination (values are plain text, so the separators below cannot occur in them;
+        :func:`rules.model.is_plain`; category codes hold no ``#``)."""
+        raw = "\x1f".join(f"{key}\x1e{value}" for key, value in self.combo).encode()
+        return f"{self.category}#{hashlib.blake2b(raw, digest_size=8).hexdigest()}"
 
 
-def _path_tests(memo: dict[tuple[str, str], list[dict[str, str]]], prefix: str, code: str,
-                path_of: Any) -> list[dict[str, str]]:
-    tests = memo.get((prefix, code))
-    if tests is None:
-        tests = memo[(prefix, code)] = [{f"{prefix}{depth}": c} for depth, c
-                                        in enumerate(reversed(path_of(code)), 1)]
-    return tests
+def patterns_of(rule: Rule) -> tuple[Pattern, ...]:
+    """The patterns a rule states: one per combination of its ``when`` values (a
+    disjunctive normal form written out here, so the capacity check sees every engine rule);
+    none for a rule without conditions."""
+    if not rule.when:
+        return ()
+    return _patterns(rule.category, tuple(sorted(rule.when.items())))
 
 
-def ticket_message(category_path: Iterable[str], area_path: Iterable[str],
-                   attributes: Mapping[str, Any], at: float) -> dict[str, Any]:
-    """The flat message a ticket is posted as (paths nearest first, as the model gives them)."""
-    # The text is not in the message: keywords are checked beside the engine, and a smaller
-    # fact is cheaper to assert and retract (measured: retract was the largest engine cost).
-    message: dict[str, Any] = {"t": at}
+@functools.lru_cache(maxsize=1 << 16)
+def _patterns(category: str, when: tuple[tuple[str, tuple[str, ...]], ...]
+              ) -> tuple[Pattern, ...]:
+    keys = [key for key, _ in when]
+    return tuple(Pattern(category, tuple(zip(keys, combo, strict=True)))
+                 for combo in itertools.product(*(values for _, values in when)))
+
+
+def pattern_names(rule: Rule) -> frozenset[str]:
+    """The engine rule names any of whose matches means ``rule``'s conditions hold."""
+    return _names(rule.category, tuple(sorted(rule.when.items())))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _names(category: str, when: tuple[tuple[str, tuple[str, ...]], ...]) -> frozenset[str]:
+    return frozenset(p.name for p in _patterns(category, when))
+
+
+def conditions(pattern: Pattern, jurisdiction: Jurisdiction,
+               memo: dict[str, list[dict[str, str]]] | None = None) -> dict[str, Any]:
+    """The pattern as a durable_rules ``$and`` of equality tests. ``text_any``, the area and
+    the validity window are not compiled (see the module docstring; the engine's regular
+    expressions are too costly, :func:`rules.conditions.has_keyword`)."""
+    memo = {} if memo is None else memo  # path tests, shared by the patterns of a compile
+    head = memo.get(pattern.category)
+    if head is None:
+        head = memo[pattern.category] = [
+            {f"c{depth}": code} for depth, code
+            in enumerate(reversed(jurisdiction.category_path(pattern.category)), 1)]
+    return {"$and": [*head, *({f"x_{key}": value} for key, value in pattern.combo)]}
+
+
+def ticket_message(category_path: Iterable[str], attributes: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """The flat message a ticket is posted as (its category path nearest first, as the
+    model gives it). Area, time and text are not in it: they are checked beside the engine,
+    and a smaller fact is cheaper to assert and retract (measured: retract was the largest
+    engine cost)."""
+    message: dict[str, Any] = {}
     for depth, code in enumerate(reversed(tuple(category_path)), 1):
         message[f"c{depth}"] = code
-    for depth, code in enumerate(reversed(tuple(area_path)), 1):
-        message[f"a{depth}"] = code
     for key, value in attributes.items():
         message[f"x_{key}"] = plain_text(canon_value(value))
     return message
 
 
-ShardKey = tuple[str, str]  # (category code the shard covers, district code or "*")
+def needs_engine(candidates: Iterable[Rule]) -> bool:
+    """Does any of the rules state a condition? (Otherwise the engine has nothing to match.)"""
+    return any(rule.when for rule in candidates)
 
 
-@dataclass
+def matched_rules(names: Collection[str], candidates: Iterable[Rule], ctx: TicketContext
+                  ) -> set[str]:
+    """The ids of the ``candidates`` that match the ticket, given the pattern ``names`` the
+    engine matched: on its category path and in its area, conditions matched by the engine
+    (a rule without any matches), valid at its time, with a keyword in its text (the tests
+    kept beside the engine, made as the plain evaluator makes them)."""
+    ticket = ctx.ticket
+    area_path = ctx.area_path
+    category_path = ctx.category_path
+    return {rule.id for rule in candidates
+            if rule.category in category_path and (rule.area is None or rule.area in area_path)
+            and (not rule.when or not pattern_names(rule).isdisjoint(names))
+            and rule.is_valid_at(ticket.as_of) and has_keyword(rule, ticket.text)}
+
+
+@dataclass(frozen=True)
 class Shard:
-    key: ShardKey
-    rule_ids: list[str] = field(default_factory=list)
-    definition: dict[str, Any] = field(default_factory=dict)
-    #: the (top-level category, district) group the shard was split from
-    group: ShardKey = ("", ANY_DISTRICT)
+    """The patterns of one category subtree, compiled to one durable_rules ruleset.
+    ``uses`` counts the rules stating each pattern (a pattern goes when its last rule does)."""
 
-    @cached_property
-    def digest(self) -> str:
-        """A content hash: an unchanged shard keeps its compiled engine ruleset."""
-        raw = orjson.dumps(self.definition, option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(raw).hexdigest()[:20]
+    key: ShardKey
+    #: the top-level category the shard was split from
+    group: str
+    uses: Mapping[Pattern, int]
+    definition: Mapping[str, Any]
+    #: a content hash of the definition: an unchanged shard keeps its engine ruleset
+    digest: str
 
     @property
     def label(self) -> str:
-        return f"category {self.key[0]} / district {self.key[1]}"
+        return f"category {self.key}"
 
 
-def shard_keys_for(category_path: Iterable[str], district: str | None) -> list[ShardKey]:
-    """Every shard a ticket must be posted to."""
-    districts = [ANY_DISTRICT] if district is None else [ANY_DISTRICT, district]
-    return [(c, d) for c in category_path for d in districts]
+def make_shard(key: ShardKey, group: str, uses: Mapping[Pattern, int],
+               jurisdiction: Jurisdiction,
+               memo: dict[str, list[dict[str, str]]] | None = None) -> Shard:
+    """Compile ``uses``' patterns; refuses a shard over one of the engine's caps."""
+    memo = {} if memo is None else memo
+    definition: dict[str, Any] = {}
+    for pattern in sorted(uses, key=_pattern_order):
+        name = pattern.name
+        if name in definition:  # two combinations of one category with the same hash
+            raise ValueError(f"pattern name collision in category {pattern.category}: {name}")
+        definition[name] = {"all": [{"m": conditions(pattern, jurisdiction, memo)}]}
+    raw = orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)
+    shard = Shard(key, group, dict(uses), definition, hashlib.sha256(raw).hexdigest()[:20])
+    check_capacity(shard)
+    return shard
 
 
-def group_of(rule: Rule, jurisdiction: Jurisdiction) -> ShardKey:
-    """The (top-level category, district) group a rule is compiled in."""
-    path = jurisdiction.category_path(rule.category)
-    return (path[-1], jurisdiction.district_of(rule.area) if rule.area else ANY_DISTRICT)
+def _pattern_order(pattern: Pattern) -> tuple[str, Combo]:
+    return (pattern.category, pattern.combo)
 
 
 def compile_shards(rules: Iterable[Rule], jurisdiction: Jurisdiction,
                    target: int = SHARD_TARGET_RULES) -> dict[ShardKey, Shard]:
-    """Group rules into shards and compile each to a durable_rules ruleset definition.
-
-    A group keyed by (top-level category, district) that holds more than ``target`` rules is
-    split by the next category level; rules on the group's own category stay in it.
-    """
-    groups: dict[ShardKey, list[Rule]] = defaultdict(list)
+    """Group the rules' patterns by top-level category and compile each group to
+    durable_rules ruleset definitions. A group of more than ``target`` patterns is split by
+    the next category level; patterns on the group's own category stay in it."""
+    groups: dict[str, Counter[Pattern]] = defaultdict(Counter)
     for rule in rules:
-        groups[group_of(rule, jurisdiction)].append(rule)
+        group = _top(rule.category, jurisdiction)
+        for pattern in patterns_of(rule):
+            groups[group][pattern] += 1
     shards: dict[ShardKey, Shard] = {}
-    memo: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for group, members in groups.items():
-        for key, part in _split(group, members, jurisdiction, target):
-            shards[key] = _compile_shard(key, part, jurisdiction, memo, group)
+    memo: dict[str, list[dict[str, str]]] = {}
+    for group, uses in groups.items():
+        for key, part in _split(group, uses, jurisdiction, target):
+            shards[key] = make_shard(key, group, part, jurisdiction, memo)
     return shards
+
+
+def _top(category: str, jurisdiction: Jurisdiction) -> str:
+    return jurisdiction.category_path(category)[-1]
 
 
 @dataclass(frozen=True)
@@ -162,7 +231,7 @@ class Recompiled:
     fresh: dict[ShardKey, Shard]
     removed: list[ShardKey]
     #: :func:`index_groups` of ``shards``
-    groups_of: dict[ShardKey, list[ShardKey]]
+    groups_of: dict[str, list[ShardKey]]
 
     @property
     def compiled(self) -> int:
@@ -173,127 +242,101 @@ class Recompiled:
         return len(self.shards) - len(self.fresh)
 
 
-def recompile_shards(previous: Mapping[ShardKey, Shard], rules: Mapping[str, Rule],
-                     jurisdiction: Jurisdiction, changed: Iterable[Rule],
+def recompile_shards(previous: Mapping[ShardKey, Shard], jurisdiction: Jurisdiction,
+                     removed: Iterable[Rule], added: Iterable[Rule],
                      target: int = SHARD_TARGET_RULES,
-                     groups_of: Mapping[ShardKey, list[ShardKey]] | None = None
-                     ) -> Recompiled:
-    """The shards of ``rules`` made from ``previous`` (the shards of the matrix before a
-    change, on the same categories and areas): only the groups that ``changed`` rules (each
-    rule as it was and as it is; a retired rule as it was) belong to are split again, and
-    only their shards whose rules changed are compiled; every other shard, and its engine
-    ruleset, is kept. The result equals :func:`compile_shards` of ``rules``. ``groups_of``
-    (:func:`index_groups` of ``previous``, as the last recompile returned it) saves a walk
-    over every shard.
-
-    (Compiling the whole city again took 1.7 s of every change: 4,820 shards for one rule.)
-    """
-    touched: set[str] = set()
-    groups: set[ShardKey] = set()
-    for rule in changed:
-        touched.add(rule.id)
-        groups.add(group_of(rule, jurisdiction))
-    members: dict[ShardKey, set[str]] = {group: set() for group in groups}
+                     groups_of: Mapping[str, list[ShardKey]] | None = None) -> Recompiled:
+    """The shards after a change, made from ``previous`` (the shards before it, on the same
+    categories): ``removed`` are the changed rules as they were (and retired rules),
+    ``added`` as they are now. Only the groups those rules' patterns belong to are split
+    again, and only their shards whose set of patterns changed are compiled; every other
+    shard, and its engine ruleset, is kept — a change of a lead, an area or a validity window
+    compiles nothing. The result equals :func:`compile_shards` of the rules after the change.
+    ``groups_of`` (:func:`index_groups` of ``previous``, as the last recompile returned it)
+    saves a walk over every shard."""
+    delta: dict[str, Counter[Pattern]] = defaultdict(Counter)
+    for sign, rules in ((-1, removed), (1, added)):
+        for rule in rules:
+            group = _top(rule.category, jurisdiction)
+            for pattern in patterns_of(rule):
+                delta[group][pattern] += sign
     shards = dict(previous)
     by_group = dict(index_groups(previous) if groups_of is None else groups_of)
-    replaced: list[ShardKey] = []
-    for group in groups:
-        for key in by_group.pop(group, ()):
-            members[group].update(shards.pop(key).rule_ids)
-            replaced.append(key)
-    for rule_id in touched:
-        for ids in members.values():
-            ids.discard(rule_id)
-        now = rules.get(rule_id)
-        if now is not None:
-            members[group_of(now, jurisdiction)].add(rule_id)
     fresh: dict[ShardKey, Shard] = {}
-    memo: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for group, ids in members.items():
-        for key, part in _split(group, [rules[i] for i in ids], jurisdiction, target):
+    replaced: list[ShardKey] = []
+    memo: dict[str, list[dict[str, str]]] = {}
+    for group, change in delta.items():
+        if not any(change.values()):
+            continue
+        uses: Counter[Pattern] = Counter()
+        for key in by_group.pop(group, ()):
+            uses.update(shards.pop(key).uses)
+            replaced.append(key)
+        uses.update(change)
+        kept = Counter({p: n for p, n in uses.items() if n > 0})
+        for key, part in _split(group, kept, jurisdiction, target):
             old = previous.get(key)
-            part_ids = sorted(r.id for r in part)
-            if (old is not None and old.group == group and old.rule_ids == part_ids
-                    and touched.isdisjoint(part_ids)):
-                shards[key] = old
+            if old is not None and old.group == group and old.uses.keys() == part.keys():
+                shards[key] = Shard(key, group, dict(part), old.definition, old.digest)
             else:
-                shards[key] = fresh[key] = _compile_shard(key, part, jurisdiction, memo,
-                                                          group)
+                shards[key] = fresh[key] = make_shard(key, group, part, jurisdiction, memo)
             by_group.setdefault(group, []).append(key)
-    removed = [key for key in replaced if key not in shards]
-    return Recompiled(shards, fresh, removed, by_group)
+    gone = [key for key in replaced if key not in shards]
+    return Recompiled(shards, fresh, gone, by_group)
 
 
-def index_groups(shards: Mapping[ShardKey, Shard]) -> dict[ShardKey, list[ShardKey]]:
+def index_groups(shards: Mapping[ShardKey, Shard]) -> dict[str, list[ShardKey]]:
     """The keys of ``shards`` by the group they were split from."""
-    by_group: dict[ShardKey, list[ShardKey]] = defaultdict(list)
+    by_group: dict[str, list[ShardKey]] = defaultdict(list)
     for key, shard in shards.items():
         by_group[shard.group].append(key)
     return dict(by_group)
 
 
-def _split(group: ShardKey, members: list[Rule], jurisdiction: Jurisdiction,
-           target: int) -> list[tuple[ShardKey, list[Rule]]]:
-    """A group's rules by shard: a part over ``target`` rules is split by the next category
-    level (rules on the part's own category stay in it)."""
-    parts: list[tuple[ShardKey, list[Rule]]] = []
-    pending = [(group, members)]
-    district = group[1]
+def _split(group: str, uses: Mapping[Pattern, int], jurisdiction: Jurisdiction,
+           target: int) -> list[tuple[ShardKey, dict[Pattern, int]]]:
+    """A group's patterns by shard: a part over ``target`` patterns is split by the next
+    category level (patterns on the part's own category stay in it)."""
+    parts: list[tuple[ShardKey, dict[Pattern, int]]] = []
+    pending: list[tuple[str, dict[Pattern, int]]] = [(group, dict(uses))]
     while pending:
-        (code, _), part = pending.pop()
+        code, part = pending.pop()
         if len(part) > target:
-            own: list[Rule] = []
-            deeper: dict[str, list[Rule]] = defaultdict(list)
+            own: dict[Pattern, int] = {}
+            deeper: dict[str, dict[Pattern, int]] = defaultdict(dict)
             depth = jurisdiction.category_depth(code)
-            for rule in part:
-                path = jurisdiction.category_path(rule.category)
+            for pattern, count in part.items():
+                path = jurisdiction.category_path(pattern.category)
                 if len(path) == depth:
-                    own.append(rule)
+                    own[pattern] = count
                 else:
-                    deeper[path[len(path) - depth - 1]].append(rule)
+                    deeper[path[len(path) - depth - 1]][pattern] = count
             if deeper:
-                pending += [((child, district), rs) for child, rs in deeper.items()]
+                pending += list(deeper.items())
                 part = own
         if part:
-            parts.append(((code, district), part))
+            parts.append((code, part))
     return parts
-
-
-def _compile_shard(key: ShardKey, members: list[Rule], jurisdiction: Jurisdiction,
-                   memo: dict[tuple[str, str], list[dict[str, str]]],
-                   group: ShardKey) -> Shard:
-    shard = Shard(key, group=group)
-    for rule in sorted(members, key=lambda r: r.id):
-        shard.rule_ids.append(rule.id)
-        for n, expression in enumerate(conditions(rule, jurisdiction, memo)):
-            shard.definition[f"{rule.id}{BRANCH}{n}"] = {"all": [{"m": expression}]}
-    check_capacity(shard)
-    return shard
 
 
 def check_capacity(shard: Shard) -> None:
     """Refuse a shard that would exceed a durable_rules cap, with a message that says which
-    and where, before the engine fails with an error number."""
+    and where, before the engine fails with an error number. (Two patterns never share a
+    condition path, so the engine's cap of 256 rules per path cannot be reached.)"""
     if len(shard.definition) > MAX_RULES_PER_RULESET:
         raise ShardTooLarge(
-            f"shard {shard.label} has {len(shard.definition)} engine rules (rules times their "
-            f"combinations of `when` values); the engine takes at most "
+            f"shard {shard.label} has {len(shard.definition)} engine rules (distinct "
+            f"categories and combinations of `when` values); the engine takes at most "
             f"{MAX_RULES_PER_RULESET} per ruleset", code="shard_too_large",
             shard=shard.label, rules=len(shard.definition), limit=MAX_RULES_PER_RULESET)
     children: dict[tuple[Any, ...], set[tuple[Any, ...]]] = defaultdict(set)
-    paths: Counter[tuple[Any, ...]] = Counter()
-    for rule_id, definition in shard.definition.items():
+    for definition in shard.definition.values():
         prefix: tuple[Any, ...] = ()
         for test in definition["all"][0]["m"]["$and"]:
-            token = _token(test)
+            (field_name, value), = test.items()
+            token = (field_name, value)
             children[prefix].add(token)
             prefix += (token,)
-        paths[prefix] += 1
-        if paths[prefix] > MAX_RULES_PER_PATH:
-            raise ShardTooLarge(
-                f"shard {shard.label}: more than {MAX_RULES_PER_PATH} rules share the same "
-                f"conditions as {rule_id}; merge them", code="shard_too_large",
-                shard=shard.label, rule_id=rule_id, limit=MAX_RULES_PER_PATH)
     for prefix, tests in children.items():
         if len(tests) > MAX_TESTS_PER_NODE:
             raise ShardTooLarge(
@@ -301,13 +344,3 @@ def check_capacity(shard: Shard) -> None:
                 f"({str(prefix)[:80] if prefix else 'the root'}); the engine takes at most "
                 f"{MAX_TESTS_PER_NODE}",
                 code="shard_too_large", shard=shard.label, limit=MAX_TESTS_PER_NODE)
-
-
-def _token(test: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One test as a hashable value: ``{"c1": "03"}`` → ``("c1", "03")``,
-    ``{"$gte": {"t": 1.0}}`` → ``("$gte", "t", 1.0)``."""
-    (op, value), = test.items()
-    if isinstance(value, Mapping):
-        (field_name, operand), = value.items()
-        return (op, field_name, operand)
-    return (op, value)

@@ -28,7 +28,7 @@ import durable_rules_engine as _dre
 import orjson
 
 from jurisdiction.errors import EngineError, EngineRefused
-from rules.compiler import BRANCH, Shard, ShardKey
+from rules.compiler import Shard, ShardKey
 
 _SID = "0"
 _HANDLED, _NOT_HANDLED = 0, 1
@@ -103,8 +103,9 @@ class Engine:
 
     def match(self, message: Mapping[str, Any], keys: Iterable[ShardKey],
               routes: Routes | None = None) -> set[str] | None:
-        """The ids of every rule, in the shards named by ``keys``, that the message matches,
-        by ``routes`` (default: the live ones); None if those routes' rulesets are gone."""
+        """The names of every pattern (:class:`rules.compiler.Pattern`), in the shards named
+        by ``keys``, that the message matches, by ``routes`` (default: the live ones); None if
+        those routes' rulesets are gone."""
         body = orjson.dumps(message).decode()[1:]  # on every ticket: the fast encoder
         matched: set[str] = set()
         with self._lock:
@@ -138,7 +139,7 @@ class Engine:
 
 #: A rule every ruleset gets, fired by the priming fact only (tickets have no ``~p``), so
 #: that the session's action context is left freed (see :func:`_delete`).
-_PRIME_RULE = {f"~prime{BRANCH}0": {"all": [{"m": {"~p": 1}}]}}
+_PRIME_RULE = {"~prime": {"all": [{"m": {"~p": 1}}]}}
 _PRIME_FACT = f'{{"id":0,"sid":"{_SID}","~p":1}}'
 
 
@@ -198,14 +199,14 @@ def _assert_and_collect(handle: int, fact: str) -> list[str]:
 
 
 def _action_name(message: str) -> str:
-    """The rule id from a fired action's message ``{"<rule id>#<n>": {...}}``, read off the
-    front of the JSON (ids are plain codes; parsing the whole fact per match was measurable).
+    """The pattern name from a fired action's message ``{"<name>": {...}}``, read off the
+    front of the JSON (names are plain codes and hex; parsing the whole fact per match was
+    measurable).
 
-    >>> _action_name('{"R-1#2": {"id": 3, "text": "x"}}')
-    'R-1'
+    >>> _action_name('{"0301#c2bd4f2e61bdd3ca": {"id": 3, "c1": "03"}}')
+    '0301#c2bd4f2e61bdd3ca'
     """
-    end = message.index('"', 2)
-    return message[2:end].split(BRANCH, 1)[0]
+    return message[2:message.index('"', 2)]
 
 
 def _retract(handle: int, fact: str) -> None:

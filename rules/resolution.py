@@ -126,12 +126,16 @@ def resolve(
     jurisdiction: Jurisdiction,
     settings: Settings,
     matched: Collection[str] | None = None,
+    *,
+    excluded_by_area: int = 0,
 ) -> Decision:
     """Decide lead and co-handlers for one ticket.
 
-    ``considered`` are the rules on the ticket's category path; ``matched`` the ids the rule
-    engine reported as matching (None: decide matches here with the plain evaluator).
-    A category with an intake flag is decided before any rule (:func:`out_of_scope`).
+    ``considered`` are the rules on the ticket's category path (or, with the engine, only
+    those that apply in its area: :meth:`rules.store.Matrix.relevant`, with the number left
+    out as ``excluded_by_area``); ``matched`` the ids the rule engine reported as matching
+    (None: decide matches here with the plain evaluator). A category with an intake flag is
+    decided before any rule (:func:`out_of_scope`).
     """
     flagged = out_of_scope(ctx, jurisdiction)
     if flagged is not None:
@@ -139,7 +143,6 @@ def resolve(
     departmental = departmental_category(ctx, jurisdiction)
     lost: list[Candidate] = []
     eligible: list[tuple[tuple[float, ...], Rule, str]] = []
-    excluded_by_area = 0
     area_path = ctx.area_path
     for rule in considered:
         if matched is not None and rule.id in matched:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -41,11 +41,12 @@ from rules.compiler import (
     ShardKey,
     compile_shards,
     index_groups,
+    matched_rules,
+    needs_engine,
     recompile_shards,
-    shard_keys_for,
     ticket_message,
 )
-from rules.conditions import TicketContext, has_keyword
+from rules.conditions import TicketContext
 from rules.engine import Engine, Routes
 from rules.model import Decision, Rule, Ticket
 from rules.privacy import mask_text
@@ -81,7 +82,7 @@ class Live:
     matrix: Matrix
     routes: Routes
     shards: dict[ShardKey, Shard]
-    groups_of: dict[ShardKey, list[ShardKey]]
+    groups_of: dict[str, list[ShardKey]]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Compiled:
     fresh: Mapping[ShardKey, Shard]
     routes: Routes | None
     #: the shards' keys by group (rules.compiler.index_groups)
-    groups_of: dict[ShardKey, list[ShardKey]]
+    groups_of: dict[str, list[ShardKey]]
 
 
 @dataclass(frozen=True)
@@ -292,10 +293,10 @@ class Router:
         if (changed is not None and base is not None and live is not None
                 and live.matrix is base and base.jurisdiction.areas is j.areas
                 and base.jurisdiction.categories is j.categories):
-            rules = [rule for rule_id in changed
-                     for rule in (base.rules.get(rule_id), matrix.rules.get(rule_id)) if rule]
-            result = recompile_shards(live.shards, matrix.rules, j, rules,
-                                      groups_of=live.groups_of)
+            ids = list(changed)
+            result = recompile_shards(
+                live.shards, j, [base.rules[i] for i in ids if i in base.rules],
+                [matrix.rules[i] for i in ids if i in matrix.rules], groups_of=live.groups_of)
             self.last_compile = CompileStats(matrix.version, result.compiled, result.reused, 0)
             routes = dict(live.routes)
             for key in result.removed:
@@ -403,12 +404,21 @@ class Router:
         which gives the same answer."""
         matrix = matrix or self.current()
         ctx = ticket_context(ticket, matrix)
-        matched: set[str] | None = None
         routes = self._routes_of(matrix)
         if routes is not None:
-            matched = live_matches(self._engine, matrix.rules, ctx, routes)
-        considered = matrix.considered(ctx.category_path)
-        return matrix, resolve(ctx, considered, matrix.jurisdiction, matrix.settings, matched)
+            # Only the rules on the ticket's category path *and* in its area are walked (the
+            # rest are counted): the matched ones without a test, the others to say why they
+            # lost. The engine is asked only when one of them states a condition.
+            relevant, elsewhere = matrix.relevant(ctx.category_path, ctx.area_path)
+            names: Collection[str] | None = (
+                engine_matches(self._engine, ctx, routes) if needs_engine(relevant)
+                else frozenset())
+            if names is not None:
+                return matrix, resolve(ctx, relevant, matrix.jurisdiction, matrix.settings,
+                                       matched_rules(names, relevant, ctx),
+                                       excluded_by_area=elsewhere)
+        return matrix, resolve(ctx, matrix.considered(ctx.category_path),
+                               matrix.jurisdiction, matrix.settings)
 
     def _routes_of(self, matrix: Matrix) -> Routes | None:
         for generation in (self._live, self._previous):
@@ -421,19 +431,21 @@ class Router:
 HISTORY_SIZE = 4
 
 
+def engine_matches(engine: Engine, ctx: TicketContext, routes: Routes | None = None
+                   ) -> set[str] | None:
+    """The names of the condition patterns the engine matches for a ticket (posted to the
+    shards of its category path); None when the rulesets of ``routes`` are gone."""
+    message = ticket_message(ctx.category_path, ctx.ticket.attributes)
+    return engine.match(message, ctx.category_path, routes)
+
+
 def live_matches(engine: Engine, rules: Mapping[str, Rule], ctx: TicketContext,
                  routes: Routes | None = None) -> set[str] | None:
-    """The rules the engine matches for a ticket, keyword condition applied (the one test
-    kept out of the engine; see :func:`rules.conditions.has_keyword`); None when the
-    rulesets of ``routes`` are gone."""
-    ticket = ctx.ticket
-    district = ctx.area_path[-1] if ctx.area_path else None
-    message = ticket_message(ctx.category_path, ctx.area_path, ticket.attributes,
-                             ticket.as_of.timestamp())
-    matched = engine.match(message, shard_keys_for(ctx.category_path, district), routes)
-    if matched is None:
-        return None
-    return {rule_id for rule_id in matched if has_keyword(rules[rule_id], ticket.text)}
+    """The ``rules`` the engine matches for a ticket, with the conditions kept beside it
+    applied (:func:`rules.compiler.matched_rules`); None when the rulesets of ``routes``
+    are gone."""
+    names = engine_matches(engine, ctx, routes)
+    return None if names is None else matched_rules(names, rules.values(), ctx)
 
 
 def ticket_context(ticket: Ticket, matrix: Matrix) -> TicketContext:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -132,6 +132,42 @@ class Matrix:
         for code in category_path:
             result += self.by_category.get(code, ())
         return result
+
+    def relevant(self, category_path: Iterable[str], area_path: Collection[str]
+                 ) -> tuple[list[Rule], int]:
+        """The rules on a ticket's category path that apply in its area (city-wide, or on an
+        area of its path), in the order of :meth:`considered`, and how many others the
+        category path holds (other districts' and townships' rules, which the canon only
+        counts). An index lookup per category and area, not a walk: a city-wide category
+        holds sixteen districts' rules."""
+        result: list[Rule] = []
+        others = 0
+        places = self._places
+        for code in category_path:
+            by_area = places.get(code)
+            if by_area is None:
+                by_area = places[code] = _by_area(self.by_category.get(code, ()))
+            found: list[Rule] = list(by_area.get(None, ()))
+            for area in area_path:
+                found += by_area.get(area, ())
+            if len(found) > 1:
+                found.sort(key=_ID)
+            result += found
+            others += len(self.by_category.get(code, ())) - len(found)
+        return result, others
+
+    @cached_property
+    def _places(self) -> dict[str, dict[str | None, tuple[Rule, ...]]]:
+        """:meth:`relevant`'s index, filled per category on first use (a version's first
+        ticket of a category pays for it)."""
+        return {}
+
+
+def _by_area(rules: Iterable[Rule]) -> dict[str | None, tuple[Rule, ...]]:
+    grouped: dict[str | None, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        grouped[rule.area].append(rule)
+    return {area: tuple(members) for area, members in grouped.items()}
 
 
 # -- rows <-> values -------------------------------------------------------------------------

@@ -156,14 +156,15 @@ def test_small_shard_target_splits_rules_over_several_shards_and_still_agrees() 
     categories = [Category("C", "c", None), Category("C1", "c1", "C"),
                   Category("C2", "c2", "C"), Category("C11", "c11", "C1")]
     j = Jurisdiction.build([], [Area("D", "d", AreaLevel.DISTRICT, None, None)], categories)
-    rules = [Rule(f"R{i}", code, "X", "b", text_any=("违建",) if i % 2 else ())
+    rules = [Rule(f"R{i}", code, "X", "b", text_any=("违建",) if i % 2 else (),
+                  when={"k": ("v", f"w{i}")})
              for i, code in enumerate(["C", "C1", "C11", "C11", "C2", "C2"])]
     shards = compile_shards(rules, j, target=1)
     assert len(shards) > 1
     engine = Engine()
     try:
         engine.load(shards)
-        ticket = Ticket("C11", BASE, text="小区违建")
+        ticket = Ticket("C11", BASE, attributes={"k": "v"}, text="小区违建")
         ctx = TicketContext(ticket, j.category_path("C11"), ())
         assert engine_matches(engine, rules, ctx) == {"R0", "R1", "R2", "R3"}
     finally:

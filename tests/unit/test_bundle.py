@@ -14,7 +14,6 @@ from jurisdiction.errors import BundleInvalid, ShardTooLarge
 from jurisdiction.model import Area, AreaLevel, Category, Jurisdiction
 from rules.bundle import dump_bundle, parse_bundle
 from rules.compiler import (
-    MAX_RULES_PER_PATH,
     MAX_RULES_PER_RULESET,
     MAX_TESTS_PER_NODE,
     Shard,
@@ -174,88 +173,81 @@ def test_dump_then_parse_gives_the_matrix_back() -> None:
 # -- compiler capacity ------------------------------------------------------------------------
 
 def shard(definitions: dict[str, list[dict[str, Any]]]) -> Shard:
-    s = Shard(("03", "110199"))
-    for rule_id, tests in definitions.items():
-        s.rule_ids.append(rule_id)
-        s.definition[rule_id] = {"all": [{"m": {"$and": tests}}]}
-    return s
+    return Shard("03", "03", {}, {name: {"all": [{"m": {"$and": tests}}]}
+                                  for name, tests in definitions.items()}, "")
 
 
 def test_capacity_check_accepts_a_shard_at_the_limits() -> None:
-    check_capacity(shard({f"R{i}": [{"c1": "03"}, {"a2": f"A{i % MAX_TESTS_PER_NODE}"},
-                                    {"t": i}]
+    check_capacity(shard({f"R{i}": [{"c1": "03"}, {"x_k": f"A{i % MAX_TESTS_PER_NODE}"},
+                                    {"x_n": str(i)}]
                           for i in range(MAX_RULES_PER_RULESET)}))
 
 
 def test_too_many_rules_in_a_shard_are_refused_naming_the_shard() -> None:
-    big = shard({f"R{i}": [{"c1": "03"}, {"a2": f"A{i % 400}"}, {"t": i}]
+    big = shard({f"R{i}": [{"c1": "03"}, {"x_k": f"A{i % 400}"}, {"x_n": str(i)}]
                  for i in range(MAX_RULES_PER_RULESET + 1)})
     with pytest.raises(ShardTooLarge) as info:
         check_capacity(big)
     assert info.value.code == "shard_too_large"
-    assert "category 03 / district 110199" in str(info.value)
+    assert "category 03" in str(info.value)
     assert info.value.context["rules"] == MAX_RULES_PER_RULESET + 1
 
 
 def test_too_many_distinct_tests_under_one_node_are_refused() -> None:
-    wide = shard({f"R{i}": [{"c1": "03"}, {"a2": f"A{i}"}]
+    wide = shard({f"R{i}": [{"c1": "03"}, {"x_k": f"A{i}"}]
                   for i in range(MAX_TESTS_PER_NODE + 1)})
     with pytest.raises(ShardTooLarge) as info:
         check_capacity(wide)
-    assert "category 03 / district 110199" in str(info.value)
+    assert "category 03" in str(info.value)
     assert f"{MAX_TESTS_PER_NODE + 1} distinct tests" in str(info.value)
 
 
-def test_too_many_identical_condition_paths_are_refused_naming_a_rule() -> None:
-    same = shard({f"R{i:04d}": [{"c1": "03"}, {"c2": "0301"}]
-                  for i in range(MAX_RULES_PER_PATH + 1)})
-    with pytest.raises(ShardTooLarge) as info:
-        check_capacity(same)
-    assert "category 03 / district 110199" in str(info.value)
-    assert info.value.context["rule_id"] == f"R{MAX_RULES_PER_PATH:04d}"
+def _when(value: str) -> dict[str, tuple[str, ...]]:
+    return {"kind": (value,)}
 
 
-def test_identical_paths_up_to_the_limit_are_accepted() -> None:
-    check_capacity(shard({f"R{i}": [{"c1": "03"}] for i in range(MAX_RULES_PER_PATH)}))
-
-
-def test_compile_shards_keys_by_top_category_and_district() -> None:
+def test_rules_stating_the_same_conditions_share_one_engine_rule_across_districts() -> None:
     j = Jurisdiction.build([], [Area("1", "区", AreaLevel.DISTRICT, None, None),
+                                Area("2", "区", AreaLevel.DISTRICT, None, None),
                                 Area("101", "街道", AreaLevel.TOWNSHIP, "1", None)],
                            [Category("03", "a", None), Category("0301", "b", "03"),
                             Category("09", "c", None)])
-    rules = [Rule("R-1", "0301", "X", "b"), Rule("R-2", "0301", "X", "b", area="101"),
-             Rule("R-3", "09", "X", "b")]
+    rules = [Rule("R-1", "0301", "X", "b", when=_when("x")),
+             Rule("R-2", "0301", "Y", "b", area="101", when=_when("x")),
+             Rule("R-3", "0301", "Z", "b", area="2", when={"kind": ("x", "y")}),
+             Rule("R-4", "09", "X", "b", when=_when("x")),
+             Rule("R-5", "09", "X", "b")]  # no condition: found by the index, not the engine
     shards = compile_shards(rules, j)
-    assert {k: s.rule_ids for k, s in shards.items()} == {
-        ("03", "*"): ["R-1"], ("03", "1"): ["R-2"], ("09", "*"): ["R-3"]}
+    assert {k: sorted((p.category, p.combo, n) for p, n in s.uses.items())
+            for k, s in shards.items()} == {
+        "03": [("0301", (("kind", "x"),), 3), ("0301", (("kind", "y"),), 1)],
+        "09": [("09", (("kind", "x"),), 1)]}
+    assert len(shards["03"].definition) == 2
 
 
 def test_compile_shards_splits_a_big_group_by_the_next_category_level() -> None:
     categories = [Category("03", "a", None), Category("0301", "b", "03"),
                   Category("0302", "c", "03"), Category("030101", "d", "0301")]
     j = Jurisdiction.build([], [Area("1", "区", AreaLevel.DISTRICT, None, None)], categories)
-    rules = ([Rule("R-TOP", "03", "X", "b")]
-             + [Rule(f"R-0301-{i}", "0301", "X", "b", priority=i) for i in range(2)]
-             + [Rule(f"R-030101-{i}", "030101", "X", "b") for i in range(2)]
-             + [Rule(f"R-0302-{i}", "0302", "X", "b") for i in range(2)])
-    assert set(compile_shards(rules, j, target=10)) == {("03", "*")}
-    shards = compile_shards(rules, j, target=4)
-    assert {k: s.rule_ids for k, s in shards.items()} == {
-        ("03", "*"): ["R-TOP"],
-        ("0301", "*"): ["R-0301-0", "R-0301-1", "R-030101-0", "R-030101-1"],
-        ("0302", "*"): ["R-0302-0", "R-0302-1"],
-    }
-    finer = compile_shards(rules, j, target=2)
-    assert {k: s.rule_ids for k, s in finer.items()} == {
-        ("03", "*"): ["R-TOP"], ("0301", "*"): ["R-0301-0", "R-0301-1"],
-        ("030101", "*"): ["R-030101-0", "R-030101-1"],
-        ("0302", "*"): ["R-0302-0", "R-0302-1"],
-    }
+    rules = ([Rule("R-TOP", "03", "X", "b", when=_when("t"))]
+             + [Rule(f"R-0301-{i}", "0301", "X", "b", when=_when(f"a{i}")) for i in range(2)]
+             + [Rule(f"R-030101-{i}", "030101", "X", "b", when=_when(f"b{i}"))
+                for i in range(2)]
+             + [Rule(f"R-0302-{i}", "0302", "X", "b", when=_when(f"c{i}")) for i in range(2)])
+
+    def layout(target: int) -> dict[str, list[str]]:
+        return {k: sorted(p.combo[0][1] for p in s.uses)
+                for k, s in compile_shards(rules, j, target=target).items()}
+
+    assert set(layout(10)) == {"03"}
+    assert layout(4) == {"03": ["t"], "0301": ["a0", "a1", "b0", "b1"], "0302": ["c0", "c1"]}
+    assert layout(2) == {"03": ["t"], "0301": ["a0", "a1"], "030101": ["b0", "b1"],
+                         "0302": ["c0", "c1"]}
 
 
 def test_compile_shards_refuses_a_shard_that_cannot_be_split() -> None:
     j = Jurisdiction.build([], [], [Category("03", "a", None)])
-    rules = [Rule(f"R{i}", "03", "X", "b") for i in range(MAX_RULES_PER_PATH + 1)]
-    with pytest.raises(ShardTooLarge, match="category 03 / district \\*"):
+    rules = [Rule(f"R{i}", "03", "X", "b", when=_when(f"v{i}"))
+             for i in range(MAX_RULES_PER_RULESET + 1)]
+    with pytest.raises(ShardTooLarge, match="category 03"):
         compile_shards(rules, j, target=10)
