@@ -4,7 +4,7 @@ The engine matches **conditions**: the attribute values (``when``) a rule asks o
 under the rule's category. A *pattern* is one category and one combination of ``when``
 values, and every rule that states it — the same matter in sixteen districts, in twenty
 townships, in successive validity windows — shares one engine rule: the synthetic city's
-11,330 rules with conditions state 9,435 patterns. The jurisdiction model answers the rest:
+11,330 rules with conditions state 9,122 patterns. The jurisdiction model answers the rest:
 which rules sit on a ticket's category path and apply in its area is an index lookup
 (:meth:`rules.store.Matrix.relevant`); their validity window and keywords are tested on the
 engine's matches (:func:`matched_rules`) by the functions the plain evaluator uses. A rule
