@@ -59,7 +59,7 @@ class Engine:
     def load(self, shards: Mapping[ShardKey, Shard], routes: Routes | None = None) -> Routes:
         """Make ``shards`` the live set; returns its routes (for :meth:`match`). ``routes``,
         if the caller has them (a change updates the previous ones), saves a walk over every
-        shard: at city scale each walk over 4,820 shards cost milliseconds of a change."""
+        shard."""
         wanted = routes if routes is not None else {k: s.digest for k, s in shards.items()}
         missing = set(wanted.values()).difference(self._handles)
         created = self._create_missing(
