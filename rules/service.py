@@ -669,7 +669,12 @@ class DecisionWriter:
 
     On a SQLite file the writer's connection does not checkpoint the write-ahead log itself
     (a checkpoint copies the log into the database and cost a third of every commit's time,
-    all of it in the event loop); :class:`Checkpointer` does that in a thread of its own."""
+    all of it in the event loop); :class:`Checkpointer` does that in a thread of its own.
+
+    On PostgreSQL a batch is one multi-row INSERT on an autocommit connection: one round trip,
+    atomic as one statement. Each answer from the server makes this thread wait for the GIL,
+    up to CPython's switch interval (5 ms) while the event loop is busy
+    (``benchmarks/bench_gil.py``); ``executemany`` and COMMIT took two or more."""
 
     def __init__(self, db: DbEngine) -> None:
         self._db = db
@@ -689,6 +694,10 @@ class DecisionWriter:
         self._lock = threading.Lock()
         self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
         self._begins = dialect.name == "sqlite"
+        self._one_statement = dialect.name == "postgresql"
+        self._row_marks = f"({', '.join([mark] * len(columns))})"
+        self._head = self._sql[:self._sql.index(" VALUES ") + len(" VALUES ")]
+        self._statements: dict[int, str] = {}
 
     def _params(self, row: Mapping[str, Any]) -> list[Any]:
         values = list(self._values(row))
@@ -735,15 +744,30 @@ class DecisionWriter:
             if self._checkpointer is not None:
                 self._checkpointer.start()
                 self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+            if self._one_statement:
+                self._connection.driver_connection.autocommit = True
         raw = self._connection.driver_connection
         cursor = raw.cursor()
         try:
+            if self._one_statement:
+                cursor.execute(self._statement(len(params)),
+                               [value for row in params for value in row])
+                return
             if self._begins:
                 cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
             cursor.executemany(self._sql, params)
         finally:
             cursor.close()
         raw.commit()
+
+    def _statement(self, rows: int) -> str:
+        """``INSERT … VALUES (…), (…)`` for ``rows`` rows, made once per size."""
+        sql = self._statements.get(rows)
+        if sql is None:
+            if len(self._statements) > 64:  # batch sizes vary under load; keep a few
+                self._statements.clear()
+            sql = self._statements[rows] = self._head + ", ".join([self._row_marks] * rows)
+        return sql
 
     def _discard(self) -> None:
         connection, self._connection = self._connection, None
@@ -758,6 +782,8 @@ class DecisionWriter:
         if connection is not None:
             if self._checkpointer is not None:
                 connection.driver_connection.execute("PRAGMA wal_autocheckpoint=1000")
+            if self._one_statement:  # back to the pool as it came: not in autocommit
+                connection.driver_connection.autocommit = False
             connection.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
