@@ -27,11 +27,13 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 PROBLEM = "application/problem+json"
 
 
-def too_many_rules(count: int = 300) -> list[dict[str, Any]]:
-    """More rules on one identical condition path than durable_rules takes (256); the
-    issue's 4,100 rules on one category hit the 4,096-rule cap the same way, more slowly."""
-    return [{"id": f"R-BIG-{i}", "category": "030101", "lead": "D-ZJ", "basis": "b"}
-            for i in range(count)]
+def too_many_rules(count: int = 513) -> list[dict[str, Any]]:
+    """More distinct values of one attribute under one category than durable_rules takes
+    under one node (512); 4,096 distinct conditions on one category hit the 4,095-rule cap
+    of a ruleset the same way, more slowly. (Rules without conditions cost the engine
+    nothing: they are found by the category and area index.)"""
+    return [{"id": f"R-BIG-{i}", "category": "030101", "lead": "D-ZJ", "basis": "b",
+             "when": {"floor": [f"f{i}"]}} for i in range(count)]
 
 
 @pytest.fixture
@@ -63,7 +65,8 @@ def test_a_rule_the_engine_refuses_is_not_committed(
     before = client.get("/v1/ruleset").json()["version"]
     monkeypatch.setattr(engine, "_create", refuse)
     response = client.post("/v1/rules", json={"id": "R-NEW", "category": "030101",
-                                              "lead": "D-CG", "basis": "b"})
+                                              "lead": "D-CG", "basis": "b",
+                                              "when": {"floor": ["roof"]}})
     assert response.status_code == 422
     assert response.json()["code"] == "engine_refused"
     monkeypatch.undo()
