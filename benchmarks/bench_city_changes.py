@@ -8,8 +8,10 @@ SQLite file; for PostgreSQL a new schema, dropped at the end). Then:
 
 - the **writer** is this process: the app (``api.app.create_app``, as ``quanze serve`` makes
   it) driven in process through Starlette's TestClient; it sends ``--changes`` times
-  ``PATCH /v1/rules/{id}`` to one district's rule, each time with another ``valid_from``, so
-  the rule's compiled condition changes and its engine ruleset is made anew every version;
+  ``PATCH /v1/rules/{id}`` to one district's rule, each time with a condition of another
+  value, so a new condition pattern appears (and the last one goes) every version: the shard
+  holding them (~480 patterns) is compiled and its engine ruleset made anew (a change of a
+  lead, an area or a validity window compiles nothing);
 - the **replica** is a second OS process (multiprocessing, spawn) holding its own ``Router``
   as the server's lifespan does (``start_refreshing``: polling every ``refresh_interval``,
   and LISTEN on PostgreSQL; ``HeapSettler`` after each install). Its asyncio event loop runs a
@@ -178,10 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                     rss_start = rss_mb()
                     here.send("rss")
                     replica_start = here.recv()[1]
-                valid_from = f"2025-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}+08:00"
                 sent = time.monotonic()
                 response = client.patch(f"/v1/rules/{rule.id}",
-                                        json={"valid_from": valid_from})
+                                        json={"when": {"bench_change": [f"v{n}"]}})
                 answered = time.monotonic()
                 if response.status_code != 200:
                     raise SystemExit(f"PATCH failed: {response.status_code} {response.text}")

@@ -90,17 +90,16 @@ def _reader(url: str, refresh: float, pipe: Connection) -> None:
 
 def _flip(db: Any, router: Any, rule_id: str, lead: str, n: int, *,
           condition: bool = False) -> None:
-    """Flip the rule's lead; with ``condition``, also move its ``valid_from`` (a second per
-    version, all before the ticket's time): its compiled condition is new every version, so
-    the engine's shard is built anew and an old one deleted each version. (Flipping a
-    condition back and forth would reuse the rulesets the engine keeps for the previous
-    generation; keywords would not do: they are checked outside the engine.)"""
+    """Flip the rule's lead; with ``condition``, also give it a condition with a value new
+    every version (beside the ticket's own, so the rule still routes it): a new condition
+    pattern every version, so the engine's shard is built anew and an old one deleted each
+    version. (A lead, an area or a validity window compiles nothing; flipping a condition
+    back and forth would reuse the rulesets the engine keeps for the previous generation.)"""
     from rules import admin
 
     fields: dict[str, Any] = {"lead": lead}
     if condition:
-        fields["valid_from"] = (f"2025-01-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:"
-                                f"{n % 60:02d}+08:00")
+        fields["when"] = {"location_type": [TICKET["attributes"]["location_type"], f"v{n}"]}
     admin.apply(db, router, admin.patch_rule(rule_id, fields), actor="bench:bench",
                 note=f"bench change {n}", now=utc_now())
 
