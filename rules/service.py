@@ -405,20 +405,12 @@ class Router:
         matrix = matrix or self.current()
         ctx = ticket_context(ticket, matrix)
         routes = self._routes_of(matrix)
-        if routes is not None:
-            # Only the rules on the ticket's category path *and* in its area are walked (the
-            # rest are counted): the matched ones without a test, the others to say why they
-            # lost. The engine is asked only when one of them states a condition.
-            relevant, elsewhere = matrix.relevant(ctx.category_path, ctx.area_path)
-            names: Collection[str] | None = (
-                engine_matches(self._engine, ctx, routes) if needs_engine(relevant)
-                else frozenset())
-            if names is not None:
-                return matrix, resolve(ctx, relevant, matrix.jurisdiction, matrix.settings,
-                                       matched_rules(names, relevant, ctx),
-                                       excluded_by_area=elsewhere)
-        return matrix, resolve(ctx, matrix.considered(ctx.category_path),
+        decision = None if routes is None else engine_decision(self._engine, routes, matrix,
+                                                               ctx)
+        if decision is None:
+            decision = resolve(ctx, matrix.considered(ctx.category_path),
                                matrix.jurisdiction, matrix.settings)
+        return matrix, decision
 
     def _routes_of(self, matrix: Matrix) -> Routes | None:
         for generation in (self._live, self._previous):
@@ -429,6 +421,22 @@ class Router:
 
 #: recent matrices a router keeps for replay and as the base of a change
 HISTORY_SIZE = 4
+
+
+def engine_decision(engine: Engine, routes: Routes, matrix: Matrix, ctx: TicketContext
+                    ) -> Decision | None:
+    """The decision by the engine's matches (None when the rulesets of ``routes`` are gone).
+
+    Only the rules on the ticket's category path *and* in its area are walked (the rest are
+    counted, as the plain evaluator counts them): the matched ones without a test, the others
+    to say why they lost. The engine is asked only when one of them states a condition."""
+    relevant, elsewhere = matrix.relevant(ctx.category_path, ctx.area_path)
+    names: Collection[str] | None = (engine_matches(engine, ctx, routes)
+                                     if needs_engine(relevant) else frozenset())
+    if names is None:
+        return None
+    return resolve(ctx, relevant, matrix.jurisdiction, matrix.settings,
+                   matched_rules(names, relevant, ctx), excluded_by_area=elsewhere)
 
 
 def engine_matches(engine: Engine, ctx: TicketContext, routes: Routes | None = None

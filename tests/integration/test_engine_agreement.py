@@ -10,6 +10,7 @@ Tickets are not filtered: they come from the routing API as citizens wrote them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,10 @@ from rules.bundle import parse_bundle
 from rules.compiler import compile_shards
 from rules.conditions import TicketContext, matches
 from rules.engine import Engine
-from rules.model import Rule, Ticket
-from rules.service import live_matches
+from rules.model import TERRITORIAL, Rule, Settings, Ticket
+from rules.resolution import context_for, resolve
+from rules.service import engine_decision, live_matches
+from rules.store import Matrix
 
 ATTRIBUTES = ("kind", "floor", "where")
 #: Literals that are metacharacters of some regular-expression dialect, JSON escapes,
@@ -148,6 +151,27 @@ def test_engine_and_plain_evaluator_match_the_same_rules(
                                 j.area_path(ticket.area) if ticket.area else ())
             plain = {r.id for r in rules if matches(r, ctx)}
             assert engine_matches(engine, rules, ctx) == plain, ticket
+    finally:
+        engine.close()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matrix=matrices(), data=st.data())
+def test_the_engine_path_and_the_plain_evaluator_make_the_same_decisions(
+        matrix: tuple[Jurisdiction, list[Rule]], data: st.DataObject) -> None:
+    """Whole decisions, explanations included: the engine path walks only the rules that
+    apply in the ticket's area and counts the others, the evaluator walks them all."""
+    j, drawn = matrix
+    rules = {r.id: replace(r, lead=data.draw(st.sampled_from(("X", "Y", TERRITORIAL))),
+                           priority=data.draw(st.integers(0, 1))) for r in drawn}
+    m = Matrix.build(1, j, rules, Settings(hotline_office="H"))
+    engine = Engine()
+    try:
+        routes = engine.load(compile_shards(rules.values(), j, target=2))
+        for ticket in data.draw(st.lists(tickets(j), min_size=1, max_size=6), label="tickets"):
+            ctx = context_for(ticket, j)
+            plain = resolve(ctx, m.considered(ctx.category_path), j, m.settings)
+            assert engine_decision(engine, routes, m, ctx) == plain, ticket
     finally:
         engine.close()
 
