@@ -604,13 +604,19 @@ class DecisionBatch:
     7.9 s.) Under load the batches grow by themselves, as long as the previous write takes.
     """
 
-    def __init__(self, db: DbEngine, *, max_batch: int = 500) -> None:
-        self._writer = DecisionWriter(db)
+    def __init__(self, db: DbEngine, *, max_batch: int = 500, writers: int | None = None
+                 ) -> None:
+        # PostgreSQL commits batches side by side (its own group commit): while one batch
+        # waits for its flush, the next is written on another connection. SQLite has one
+        # writer at a time.
+        count = writers if writers is not None else (
+            2 if db.dialect.name == "postgresql" else 1)
+        self._writers = [DecisionWriter(db) for _ in range(count)]
         self._max_batch = max_batch
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._ready = threading.Condition()
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
         """Queue ``row``; the future is settled on the caller's loop once it is committed
@@ -619,15 +625,17 @@ class DecisionBatch:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the decision log is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="quanze-decision-writer")
-                self._thread.start()
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._run, args=(writer,),
+                                                  daemon=True, name=f"quanze-decision-writer-{n}")
+                                 for n, writer in enumerate(self._writers)]
+                for thread in self._threads:
+                    thread.start()
             self._pending.append((row, future))
             self._ready.notify()
         return future
 
-    def _run(self) -> None:
+    def _run(self, writer: DecisionWriter) -> None:
         while True:
             with self._ready:
                 while not self._pending and not self._closed:
@@ -636,7 +644,7 @@ class DecisionBatch:
                     return
                 batch = self._pending[:self._max_batch]
                 del self._pending[:self._max_batch]
-            errors = self._writer.write([row for row, _ in batch])
+            errors = writer.write([row for row, _ in batch])
             settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None],
                                                                 Exception | None]]] = {}
             for (_, future), error in zip(batch, errors, strict=True):
@@ -649,11 +657,12 @@ class DecisionBatch:
         """Write what is queued, then stop the thread and close the connection."""
         with self._ready:
             self._closed = True
-            self._ready.notify()
-            thread = self._thread
-        if thread is not None:
+            self._ready.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
             thread.join()
-        self._writer.close()
+        for writer in self._writers:
+            writer.close()
 
 
 def _settle(results: list[tuple[asyncio.Future[None], Exception | None]]) -> None:

@@ -39,14 +39,13 @@ def stalled_client(database_url: str) -> Iterator[tuple[TestClient, threading.Ev
                              now=datetime.now(UTC))
         client.headers["Authorization"] = f"Bearer {key}"
         assert client.put("/v1/bundle", json=contract_bundle()).status_code == 200
-        writer = services.decision_log._writer
-        real_write = writer.write
+        for writer in services.decision_log._writers:  # every connection frozen
+            def frozen(rows: list[dict[str, Any]], real_write: Any = writer.write
+                       ) -> list[Exception | None]:
+                released.wait(30)
+                return real_write(rows)
 
-        def frozen(rows: list[dict[str, Any]]) -> list[Exception | None]:
-            released.wait(30)
-            return real_write(rows)
-
-        writer.write = frozen
+            writer.write = frozen  # type: ignore[method-assign]
         try:
             yield client, released
         finally:
