@@ -104,8 +104,13 @@ class Matrix:
                 derived.pop((code, district), None)
         derived.update(derive_defaults(j, (r for code in touched
                                            for r in index.get(code, ()))))
-        return Matrix(version, j.with_derived_defaults(derived), merged, settings, index,
-                      digest, recorded_digest, sums)
+        evolved = Matrix(version, j.with_derived_defaults(derived), merged, settings, index,
+                         digest, recorded_digest, sums)
+        places = self.__dict__.get("_places")
+        if places:  # the area index of every untouched category carries over
+            evolved._places.update((code, by_area) for code, by_area in places.items()
+                                   if code not in touched)
+        return evolved
 
     @property
     def is_intact(self) -> bool:

@@ -224,3 +224,27 @@ def test_long_keyword_lists_and_regex_characters_route_without_the_engine_refusi
         assert matches(rule, ctx)
     finally:
         engine.close()
+
+
+def test_an_evolved_matrix_finds_the_rules_of_a_ticket_place_as_one_built_anew() -> None:
+    categories = [Category("C", "c", None), Category("C1", "c1", "C"),
+                  Category("C2", "c2", "C")]
+    areas = [Area("D", "d", AreaLevel.DISTRICT, None, None),
+             Area("DT", "t", AreaLevel.TOWNSHIP, "D", None),
+             Area("E", "e", AreaLevel.DISTRICT, None, None)]
+    j = Jurisdiction.build([], areas, categories)
+    rules = {r.id: r for r in (Rule("R1", "C1", "X", "b", area="DT"),
+                               Rule("R2", "C1", "X", "b", area="E"),
+                               Rule("R3", "C", "X", "b"), Rule("R4", "C2", "X", "b"))}
+    places = [(j.category_path(c), j.area_path(a)) for c in ("C1", "C2") for a in ("DT", "E")]
+    before = Matrix.build(1, j, rules, Settings())
+    for place in places:  # fills the index the next version carries over
+        before.relevant(*place)
+    after = before.evolve(2, {"R1": replace(rules["R1"], area="E"), "R4": None,
+                              "R5": Rule("R5", "C2", "Y", "b", area="D")}, Settings())
+    anew = Matrix.build(2, j, after.rules, Settings())
+    for place in places:
+        assert after.relevant(*place) == anew.relevant(*place), place
+    # nearest category first, by id within one; R1 moved to E, nothing left elsewhere
+    assert after.relevant(("C1", "C"), ("E",)) == ([after.rules["R1"], rules["R2"],
+                                                    rules["R3"]], 0)
