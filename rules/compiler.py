@@ -52,7 +52,7 @@ import orjson
 
 from jurisdiction.errors import ShardTooLarge
 from jurisdiction.model import Jurisdiction
-from rules.conditions import TicketContext, has_keyword
+from rules.conditions import TicketContext
 from rules.model import Rule, canon_value, plain_text
 
 #: Caps of the durable_rules C core (durable-rules-facts.md) and the margins we keep.
@@ -151,14 +151,28 @@ def matched_rules(names: Collection[str], candidates: Iterable[Rule], ctx: Ticke
     """The ids of the ``candidates`` that match the ticket, given the pattern ``names`` the
     engine matched: on its category path and in its area, conditions matched by the engine
     (a rule without any matches), valid at its time, with a keyword in its text (the tests
-    kept beside the engine, made as the plain evaluator makes them)."""
+    kept beside the engine, made as the plain evaluator makes them: the same
+    :meth:`rules.model.Rule.is_valid_at`, and :func:`rules.conditions.has_keyword` on the
+    ticket's text made plain once)."""
     ticket = ctx.ticket
-    area_path = ctx.area_path
-    category_path = ctx.category_path
-    return {rule.id for rule in candidates
-            if rule.category in category_path and (rule.area is None or rule.area in area_path)
-            and (not rule.when or not pattern_names(rule).isdisjoint(names))
-            and rule.is_valid_at(ticket.as_of) and has_keyword(rule, ticket.text)}
+    area_path, category_path, at = ctx.area_path, ctx.category_path, ticket.as_of
+    plain: str | None = None
+    matched: set[str] = set()
+    for rule in candidates:
+        if rule.category not in category_path or (
+                rule.area is not None and rule.area not in area_path):
+            continue
+        if rule.when and pattern_names(rule).isdisjoint(names):
+            continue
+        if not rule.is_valid_at(at):
+            continue
+        if rule.text_any:
+            if plain is None:
+                plain = plain_text(ticket.text)
+            if not any(word in plain for word in rule.text_any):
+                continue
+        matched.add(rule.id)
+    return matched
 
 
 @dataclass(frozen=True)

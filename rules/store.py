@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -149,30 +149,41 @@ class Matrix:
         others = 0
         places = self._places
         for code in category_path:
-            by_area = places.get(code)
-            if by_area is None:
-                by_area = places[code] = _by_area(self.by_category.get(code, ()))
-            found: list[Rule] = list(by_area.get(None, ()))
+            place = places.get(code)
+            if place is None:
+                place = places[code] = _Place.of(self.by_category.get(code, ()))
+            by_area = place.by_area
+            found = by_area.get(None, ())
+            mixed = False
             for area in area_path:
-                found += by_area.get(area, ())
-            if len(found) > 1:
-                found.sort(key=_ID)
-            result += found
-            others += len(self.by_category.get(code, ())) - len(found)
+                here = by_area.get(area)
+                if here:
+                    mixed = bool(found)
+                    found = found + here if found else here
+            result += sorted(found, key=_ID) if mixed else found
+            others += place.count - len(found)
         return result, others
 
     @cached_property
-    def _places(self) -> dict[str, dict[str | None, tuple[Rule, ...]]]:
+    def _places(self) -> dict[str, _Place]:
         """:meth:`relevant`'s index, filled per category on first use (a version's first
-        ticket of a category pays for it)."""
+        ticket of a category pays for it; :meth:`evolve` carries the untouched ones over)."""
         return {}
 
 
-def _by_area(rules: Iterable[Rule]) -> dict[str | None, tuple[Rule, ...]]:
-    grouped: dict[str | None, list[Rule]] = defaultdict(list)
-    for rule in rules:
-        grouped[rule.area].append(rule)
-    return {area: tuple(members) for area, members in grouped.items()}
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A category's rules by the area they apply in (None: everywhere), and how many."""
+
+    by_area: Mapping[str | None, tuple[Rule, ...]]
+    count: int
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> _Place:
+        grouped: dict[str | None, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            grouped[rule.area].append(rule)
+        return cls({area: tuple(members) for area, members in grouped.items()}, len(rules))
 
 
 # -- rows <-> values -------------------------------------------------------------------------
