@@ -60,6 +60,7 @@ from sqlalchemy import (
     select,
 )
 
+from arbitration import rollups
 from arbitration.tables import dispute_parties, disputes, rulings, ticket_events, tickets
 from jurisdiction.errors import InvalidInput, NotFound
 from rules.tables import decisions
@@ -589,11 +590,43 @@ def _decision_counts(conn: Connection, period: Period, by_unit: bool) -> dict[st
             for unit, (n, routed) in counted.items()}
 
 
-def count(conn: Connection, period: Period, *, by_unit: bool = True) -> list[UnitCounts]:
+def _rolled_up(days: tuple[date, date]) -> Any:
+    """The ticket and decision counts summed from the rollups (:mod:`arbitration.rollups`)
+    over whole local days, in the shape of the parts counted from the history."""
+    def counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for unit, found in rollups.ticket_counts(conn, days, district=not by_unit).items():
+            values = {k: v for k, v in found.items() if k != "tickets"}
+            values["out_of_scope"] = found["tickets_received"] - found["tickets_in_scope"]
+            out[unit] = values
+        made = rollups.decision_counts(conn, days)
+        if by_unit:
+            for unit, (n, routed) in made.items():
+                out.setdefault(unit, {}).update(decisions=n, decisions_routed=routed)
+        elif made:
+            out.setdefault("", {}).update(decisions=sum(n for n, _ in made.values()),
+                                          decisions_routed=sum(r for _, r in made.values()))
+        return out
+    return counts
+
+
+def _days(conn: Connection, period: Period, rolled_up: bool) -> tuple[date, date] | None:
+    return rollups.days_of(conn, period.start, period.end) if rolled_up else None
+
+
+def count(conn: Connection, period: Period, *, by_unit: bool = True,
+          rolled_up: bool = True) -> list[UnitCounts]:
     """The counts of every unit that appears in the period (``by_unit``), in code order, or
-    the one district row (unit None)."""
+    the one district row (unit None).
+
+    A period of whole local days (in the rollups' zone) sums the rollups for everything but
+    disputes and rulings; any other period, or ``rolled_up=False``, counts from the history
+    (the reference the rollups are tested against)."""
+    days = _days(conn, period, rolled_up)
+    parts = ((_dispatch_counts, _return_counts, _dispute_counts, _decision_counts)
+             if days is None else (_rolled_up(days), _dispute_counts))
     merged: dict[str, dict[str, Any]] = defaultdict(dict)
-    for part in (_dispatch_counts, _return_counts, _dispute_counts, _decision_counts):
+    for part in parts:
         for unit, values in part(conn, period, by_unit).items():
             merged[unit].update(values)
     if not by_unit:
@@ -603,26 +636,29 @@ def count(conn: Connection, period: Period, *, by_unit: bool = True) -> list[Uni
 
 
 def unit_statistics(conn: Connection, period: Period, *, unit: str | None = None,
-                    names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+                    names: Mapping[str, str] | None = None,
+                    rolled_up: bool = True) -> list[dict[str, Any]]:
     """Counts and rates per unit (only ``unit`` when given; a unit with no activity in the
     period gets a row of zeros)."""
-    rows = count(conn, period)
+    rows = count(conn, period, rolled_up=rolled_up)
     if unit is not None:
         rows = [c for c in rows if c.unit == unit] or [UnitCounts(unit)]
     return [unit_report(c, names) for c in rows]
 
 
-def summary(conn: Connection, period: Period) -> dict[str, Any]:
+def summary(conn: Connection, period: Period, *, rolled_up: bool = True) -> dict[str, Any]:
     """The district-wide figures of the period, with the queue as it stands."""
-    (district,) = count(conn, period, by_unit=False)
+    days = _days(conn, period, rolled_up)
+    (district,) = count(conn, period, by_unit=False, rolled_up=days is not None)
     row = unit_report(district)
     row["rulings"] = row.pop("disputes_lost")
     row.pop("disputes_won")
     by_status: dict[str, int] = dict(conn.execute(select(disputes.c.status, func.count())
                                   .group_by(disputes.c.status)).all())
     row["disputes_by_status"] = {k: int(v) for k, v in sorted(by_status.items())}
-    row["tickets_total"] = int(conn.execute(select(func.count()).select_from(tickets))
-                               .scalar_one())
+    row["tickets_total"] = (
+        rollups.tickets_total(conn) if days is not None
+        else int(conn.execute(select(func.count()).select_from(tickets)).scalar_one()))
     return row
 
 
@@ -671,14 +707,14 @@ TREND_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def weekly_trends(conn: Connection, period: Period, *,
-                  timezone: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+def weekly_trends(conn: Connection, period: Period, *, timezone: str = "Asia/Shanghai",
+                  rolled_up: bool = True) -> list[dict[str, Any]]:
     """The district's figures per ISO week of the period (:func:`iso_weeks`), counted
     exactly as :func:`summary` counts a period (each week is a period of its own): tickets
     received, 一次派准率, 退单率 with their counts, and the disputes opened that week."""
     out: list[dict[str, Any]] = []
     for name, week in iso_weeks(period, timezone=timezone):
-        (c,) = count(conn, week, by_unit=False)
+        (c,) = count(conn, week, by_unit=False, rolled_up=rolled_up)
         r = rates(c)
         out.append({"week": name, "from": week.start.isoformat(), "to": week.end.isoformat(),
                     **{key: getattr(c, key) for key, _ in TREND_COLUMNS[3:]
@@ -713,8 +749,10 @@ class Hotspots:
         }
 
 
-def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP) -> Hotspots:
-    """The ``top`` unit pairs and categories of the period by disputes and returns."""
+def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP,
+             rolled_up: bool = True) -> Hotspots:
+    """The ``top`` unit pairs and categories of the period by disputes and returns (the
+    returns summed from the rollups for a period of whole local days, as :func:`count`)."""
     p1, p2 = dispute_parties.alias("p1"), dispute_parties.alias("p2")
     d = disputes
     n = func.count().label("n")
@@ -724,6 +762,14 @@ def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP) -> Hot
         .join(d, d.c.id == p1.c.dispute_id).where(_within(d.c.opened_at, period))
         .group_by(p1.c.unit, p2.c.unit).order_by(n.desc(), p1.c.unit, p2.c.unit).limit(top))
     dispute_pairs = [(a, b, int(c)) for a, b, c in pairs]
+    by_disputes: dict[str, int] = dict(conn.execute(
+        select(d.c.category, func.count())
+        .where(_within(d.c.opened_at, period), d.c.category.isnot(None))
+        .group_by(d.c.category)).all())
+    days = _days(conn, period, rolled_up)
+    if days is not None:
+        return _ranked(dispute_pairs, rollups.return_pairs(conn, days, top),
+                       rollups.category_returns(conn, days), by_disputes, top)
 
     # Per return: its review and the dispatch after that (the next unit once upheld).
     by, order = te.c.ticket_id, te.c.seq
@@ -757,10 +803,12 @@ def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP) -> Hot
         .where(te.c.type == "return_requested", _within(te.c.at, period),
                tickets.c.category.isnot(None))
         .group_by(tickets.c.category)).all())
-    by_disputes: dict[str, int] = dict(conn.execute(
-        select(d.c.category, func.count())
-        .where(_within(d.c.opened_at, period), d.c.category.isnot(None))
-        .group_by(d.c.category)).all())
+    return _ranked(dispute_pairs, return_pairs, by_returns, by_disputes, top)
+
+
+def _ranked(dispute_pairs: list[tuple[str, str, int]], return_pairs: list[tuple[str, str, int]],
+            by_returns: Mapping[str, int], by_disputes: Mapping[str, int],
+            top: int) -> Hotspots:
     codes = set(by_returns) | set(by_disputes)
     categories = sorted(((c, int(by_returns.get(c, 0)), int(by_disputes.get(c, 0)))
                          for c in codes), key=lambda x: (-(x[1] + x[2]), x[0]))[:top]

@@ -1,9 +1,10 @@
 """SQLAlchemy tables of the arbitration layer: tickets and their events, disputes, rulings,
-idempotency keys and the audit log (append-only, hash-chained)."""
+idempotency keys and the audit log (append-only, hash-chained), and the statistics' daily
+counters (arbitration.rollups)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Date, Index, Integer, String, Table, Text
 
 from jurisdiction.tables import UTCDateTime, metadata
 
@@ -196,4 +197,59 @@ change_set_events = Table(
     Column("actor", String(200), nullable=False),
     Column("actor_id", String(100), nullable=False),
     Column("payload", JSON, nullable=False),
+)
+
+# -- statistics rollups: counters per local day (arbitration.rollups, docs/statistics.md) -------
+
+#: Counts of a ticket's events (kept per event) …
+EVENT_COUNTS = ("dispatches_received", "returns_requested", "returns_reviewed",
+                "returns_rejected")
+#: … of the tickets a unit received (each receipt day +1, each link between two of them −1) …
+RECEIPT_COUNTS = ("tickets_received", "dispatches_of_received", "tickets_in_scope",
+                  "tickets_returned", "disputed_tickets", "out_of_scope_informed",
+                  "out_of_scope_terminated", "out_of_scope_transferred")
+#: … of the tickets first dispatched (to the unit) that day, and of every ticket on the day of
+#: its first event (the district's row only: the number of tickets ever)
+FIRST_COUNTS = ("first_receipts", "first_dispatch_stood")
+TICKET_DAY_COUNTS = (*EVENT_COUNTS, *RECEIPT_COUNTS, *FIRST_COUNTS, "tickets")
+
+
+def _counts(names: tuple[str, ...]) -> list[Column[int]]:
+    return [Column(name, Integer, nullable=False) for name in names]
+
+
+#: Per unit and local day; unit "" is the district, which counts each ticket once.
+ticket_days = Table(
+    "ticket_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    *_counts(TICKET_DAY_COUNTS),
+)
+
+#: A ticket received by a unit on two days counts once in a period holding both: the link
+#: between consecutive receipt days takes back what the later day added.
+ticket_day_links = Table(
+    "ticket_day_links", metadata,
+    Column("day", Date, primary_key=True),
+    Column("next_day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    *_counts(RECEIPT_COUNTS),
+)
+
+#: Returns (退单) per returning unit, the unit they point to (proposed, or dispatched next
+#: once upheld) and the day of the return: the hotspots' return pairs.
+return_pair_days = Table(
+    "return_pair_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("target", String(64), primary_key=True),
+    Column("returns", Integer, nullable=False),
+)
+
+#: Returns per category of the ticket and day: the hotspots' categories.
+category_return_days = Table(
+    "category_return_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("returns", Integer, nullable=False),
 )

@@ -1,0 +1,503 @@
+"""Statistics rollups: the counts of :mod:`arbitration.statistics` kept per local day, so a
+period of whole days is summed from a few thousand counter rows instead of counted from
+millions of events (issue 12; docs/statistics.md, "Rollups").
+
+What a ticket adds to the counters is a pure function of its history, its category and the
+parties of the disputes about it (:func:`contribution`). Each write that changes one of
+those computes the ticket's contribution before and after and adds the difference
+(:func:`record_change`), in the writer's transaction: a later fact — a second dispatch ends
+一次派准, a closure as out of scope, a dispute — moves the counters of the day the ticket was
+received. :func:`fill` counts everything again from the history (migration 0012,
+``quanze stats rebuild``, the benchmarks' bulk loads), with the same function.
+
+The counters (tables in :mod:`arbitration.tables`; days are local days in the zone of
+:data:`rules.tables.rollup_zone`):
+
+- ``ticket_days`` per (day, unit), unit ``""`` the district: events counted on their day
+  (dispatches received, returns requested, returns reviewed and rejected, by the returning
+  unit); per ticket a unit received, +1 on each day it received it (with the ticket's
+  dispatches, whether it is in scope, returned by the unit, disputed with the unit, closed
+  how); the first receipt and whether it stood (一次派准) on the day of the first dispatch;
+  and each ticket once, on the day of its first event.
+- ``ticket_day_links`` per (day, next day, unit): a ticket received by a unit on days
+  d1 < … < dk adds −1 (and minus the rest of its receipt counts) on each pair of
+  consecutive days. A period of whole days then counts it
+  Σ(days in the period) − Σ(pairs with both days in it) = 1 when any of its receipts is in
+  the period, 0 otherwise: once, however many days it was received on.
+- ``return_pair_days`` (day, returning unit, unit pointed to) and ``category_return_days``
+  (day, category): the hotspots' returns.
+- ``decision_days`` (:mod:`rules.rollups`): decisions per lead.
+
+Disputes and rulings are far fewer and stay queries. A period that does not begin and end
+at the zone's midnights is counted from the history as before; so is everything when the
+zone row is missing.
+
+Writers add to the counters after their audit entry: every audited write locks the audit
+chain's head first, so no two of them hold counter rows at once, and the counters add no
+deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, text
+
+from arbitration.tables import (
+    RECEIPT_COUNTS,
+    TICKET_DAY_COUNTS,
+    category_return_days,
+    dispute_parties,
+    disputes,
+    return_pair_days,
+    ticket_day_links,
+    ticket_days,
+    ticket_events,
+    tickets,
+)
+from rules import rollups as base
+from rules.rollups import read_zone, zone
+from rules.tables import decision_days, decisions, rollup_zone
+
+DISTRICT = ""
+DISPATCH_TYPES = frozenset({"dispatched", "reassigned"})
+RETURN_REQUESTED = "return_requested"
+REVIEW_TYPES = frozenset({"return_upheld", "return_rejected"})
+RETURN_TYPES = frozenset({RETURN_REQUESTED, *REVIEW_TYPES})
+CLOSED = "closed_out_of_scope"
+OUTCOMES = ("informed", "terminated", "transferred")
+#: the event types whose arrival can change a ticket's contribution (with its first event,
+#: a change of its category and a dispute about it)
+COUNTED_TYPES = frozenset({*DISPATCH_TYPES, *RETURN_TYPES, CLOSED})
+
+# -- the pure part: what a ticket adds --------------------------------------------------------
+
+#: A counter: (table name, key). Its value is a list of counts, one per column of the table.
+Key = tuple[str, tuple[Any, ...]]
+Counts = dict[Key, list[int]]
+
+#: Columns per table: (key columns, count columns).
+TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
+    "ticket_days": (ticket_days, ("day", "unit"), TICKET_DAY_COUNTS),
+    "ticket_day_links": (ticket_day_links, ("day", "next_day", "unit"), RECEIPT_COUNTS),
+    "return_pair_days": (return_pair_days, ("day", "unit", "target"), ("returns",)),
+    "category_return_days": (category_return_days, ("day", "category"), ("returns",)),
+}
+_INDEX = {name: {c: i for i, c in enumerate(spec[2])} for name, spec in TABLES.items()}
+_WIDTH = {name: len(spec[2]) for name, spec in TABLES.items()}
+_RECEIPT_AT = [_INDEX["ticket_days"][c] for c in RECEIPT_COUNTS]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One event of a ticket as the statistics read it: its type, local day, the stored
+    ``unit`` (the event's unit, else its ``to_unit``) and the fields some types carry."""
+
+    type: str
+    day: date
+    unit: str | None = None
+    to_unit: str | None = None
+    outcome: str | None = None
+    proposed: str | None = None
+
+    @property
+    def receiver(self) -> str | None:
+        """The unit a dispatch hands the ticket to (a reassignment's ``to_unit``)."""
+        if self.type == "reassigned" and self.to_unit is not None:
+            return self.to_unit
+        return self.unit
+
+
+def steps_of(history: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> list[Step]:
+    """A ticket's history (event dicts, as :class:`arbitration.tickets.TicketState` keeps
+    them) as steps in ``tz``."""
+    out: list[Step] = []
+    for event in history:
+        at = event["at"]
+        moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+        kind = event["type"]
+        out.append(Step(kind, moment.astimezone(tz).date(),
+                        event.get("unit") or event.get("to_unit"), event.get("to_unit"),
+                        event.get("outcome") if kind == CLOSED else None,
+                        event.get("proposed_unit")))
+    return out
+
+
+def _add(out: Counts, table: str, key: tuple[Any, ...], column: str, n: int = 1) -> None:
+    counts = out.get((table, key))
+    if counts is None:
+        counts = out[(table, key)] = [0] * _WIDTH[table]
+    counts[_INDEX[table][column]] += n
+
+
+def _add_receipt(out: Counts, table: str, key: tuple[Any, ...], vector: Sequence[int],
+                 sign: int) -> None:
+    counts = out.get((table, key))
+    if counts is None:
+        counts = out[(table, key)] = [0] * _WIDTH[table]
+    at = _RECEIPT_AT if table == "ticket_days" else range(len(RECEIPT_COUNTS))
+    for i, n in zip(at, vector, strict=True):
+        counts[i] += sign * n
+
+
+def contribution(steps: Sequence[Step], *, category: str | None = None,
+                 parties: Collection[str] = (), disputed: bool = False) -> Counts:
+    """What a ticket adds to the counters: its history as :func:`steps_of`, its category,
+    the units party to a dispute about it and whether there is one. Every count means what
+    :mod:`arbitration.statistics` says it means.
+
+    >>> d1, d2 = date(2026, 11, 2), date(2026, 11, 5)
+    >>> c = contribution([Step("dispatched", d1, "A"), Step("reassigned", d2, None, "B"),
+    ...                   Step("reassigned", d2, None, "A")])
+    >>> c[("ticket_days", (d1, "A"))][4:6], c[("ticket_days", (d2, "A"))][4:6]
+    ([1, 3], [1, 3])
+    >>> c[("ticket_day_links", (d1, d2, "A"))][:2]   # received on two days, counted once
+    [-1, -3]
+    >>> c[("ticket_days", (d1, ""))][-3:]             # first receipt; it did not stand; a ticket
+    [1, 0, 1]
+    """
+    out: Counts = {}
+    if not steps:
+        return out
+    _add(out, "ticket_days", (steps[0].day, DISTRICT), "tickets")
+    dispatches = [s for s in steps if s.type in DISPATCH_TYPES]
+    upheld = sum(s.type == "return_upheld" for s in steps)
+    outcomes = [s.outcome for s in steps if s.type == CLOSED and s.outcome is not None]
+    closed = max(outcomes) if outcomes else None
+    in_scope = closed is None
+    returners: set[str | None] = set()
+
+    # Events counted on their own day; a review counts for the unit of the return before it.
+    previous: Step | None = None
+    for s in steps:
+        if s.type in DISPATCH_TYPES:
+            for key in {s.receiver, DISTRICT} - {None}:
+                _add(out, "ticket_days", (s.day, key), "dispatches_received")
+        elif s.type == RETURN_REQUESTED:
+            returners.add(s.unit)
+            for key in {s.unit, DISTRICT} - {None}:
+                _add(out, "ticket_days", (s.day, key), "returns_requested")
+        elif s.type in REVIEW_TYPES:
+            for key in {previous.unit if previous else None, DISTRICT} - {None}:
+                _add(out, "ticket_days", (s.day, key), "returns_reviewed")
+                _add(out, "ticket_days", (s.day, key), "returns_rejected",
+                     int(s.type == "return_rejected"))
+        if s.type in RETURN_TYPES:
+            previous = s
+
+    # The ticket as received: by each unit it was dispatched to, and by the district.
+    if dispatches:
+        days: dict[str, set[date]] = defaultdict(set)
+        for s in dispatches:
+            days[DISTRICT].add(s.day)
+            if s.receiver is not None:
+                days[s.receiver].add(s.day)
+        for key, received in days.items():
+            is_district = key == DISTRICT
+            returned = bool(returners) if is_district else key in returners
+            vector = (1, len(dispatches), int(in_scope), int(returned and in_scope),
+                      int(disputed if is_district else key in parties),
+                      *(int(closed == o) for o in OUTCOMES))
+            ordered = sorted(received)
+            for day in ordered:
+                _add_receipt(out, "ticket_days", (day, key), vector, 1)
+            for day, later in pairwise(ordered):  # takes back what the later day added
+                _add_receipt(out, "ticket_day_links", (day, later, key), vector, -1)
+        first = dispatches[0]
+        stood = in_scope and len(dispatches) == 1 and upheld == 0
+        for key in {first.receiver, DISTRICT} - {None}:
+            _add(out, "ticket_days", (first.day, key), "first_receipts", int(in_scope))
+            _add(out, "ticket_days", (first.day, key), "first_dispatch_stood", int(stood))
+
+    # Returns: the unit each points to (proposed, or the next receiver once upheld) and the
+    # ticket's category.
+    chain = [s for s in steps if s.type in RETURN_TYPES or s.type in DISPATCH_TYPES]
+    for i, s in enumerate(chain):
+        if s.type != RETURN_REQUESTED:
+            continue
+        review = chain[i + 1].type if i + 1 < len(chain) else None
+        after = chain[i + 2] if i + 2 < len(chain) else None
+        target = (after.receiver if review == "return_upheld" and after is not None
+                  and after.type in DISPATCH_TYPES else s.proposed)
+        if target is not None and s.unit is not None and target != s.unit:
+            _add(out, "return_pair_days", (s.day, s.unit, target), "returns")
+        if category is not None:
+            _add(out, "category_return_days", (s.day, category), "returns")
+    return out
+
+
+def difference(after: Counts, before: Counts) -> Counts:
+    """``after`` − ``before``, without the counters that do not change.
+
+    >>> difference({("t", (1,)): [2, 1]}, {("t", (1,)): [1, 1], ("t", (2,)): [1, 0]})
+    {('t', (1,)): [1, 0], ('t', (2,)): [-1, 0]}
+    """
+    out: Counts = {}
+    for key, counts in after.items():
+        old = before.get(key)
+        delta = counts if old is None else [a - b for a, b in zip(counts, old, strict=True)]
+        if any(delta):
+            out[key] = delta
+    for key, counts in before.items():
+        if key not in after and any(counts):
+            out[key] = [-n for n in counts]
+    return out
+
+
+def add_to(total: Counts, counts: Counts) -> None:
+    """Add ``counts`` into ``total`` in place."""
+    for key, values in counts.items():
+        current = total.get(key)
+        if current is None:
+            total[key] = list(values)
+        else:
+            for i, n in enumerate(values):
+                current[i] += n
+
+
+# -- SQL: adding to the counters ----------------------------------------------------------------
+
+
+def apply(conn: Connection, delta: Counts) -> None:
+    """Add ``delta`` to the counters in the caller's transaction: one statement per table,
+    rows in key order."""
+    by_table: dict[str, list[tuple[tuple[Any, ...], list[int]]]] = defaultdict(list)
+    for (name, key), counts in delta.items():
+        by_table[name].append((key, counts))
+    dialect = conn.dialect
+    for name, (table, keys, columns) in TABLES.items():
+        rows = by_table.get(name)
+        if not rows:
+            continue
+        rows.sort(key=lambda row: row[0])
+        params = [(*(base.day_value(dialect, v) if isinstance(v, date) else v for v in key),
+                   *counts) for key, counts in rows]
+        conn.exec_driver_sql(base.upsert_sql(dialect, table, keys, columns), params)
+
+
+def _parties(conn: Connection, ticket_id: str,
+             opened: Collection[str]) -> tuple[tuple[set[str], bool], tuple[set[str], bool]]:
+    """The parties of the disputes about the ticket and whether there is one: without the
+    disputes ``opened`` in this transaction, and with them."""
+    rows = conn.execute(select(disputes.c.id, dispute_parties.c.unit)
+                        .select_from(disputes.outerjoin(
+                            dispute_parties, dispute_parties.c.dispute_id == disputes.c.id))
+                        .where(disputes.c.ticket_id == ticket_id)).all()
+    before = {unit for dispute_id, unit in rows if dispute_id not in opened and unit}
+    after = {unit for _, unit in rows if unit}
+    return ((before, any(dispute_id not in opened for dispute_id, _ in rows)),
+            (after, bool(rows)))
+
+
+def record_change(conn: Connection, ticket_id: str, *,
+                  before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]],
+                  category_before: str | None, category_after: str | None,
+                  opened: Collection[str] = ()) -> None:
+    """Add to the counters what changed for one ticket, in the caller's transaction:
+    ``before`` and ``after`` are its history (``after`` extends ``before``), the categories
+    its projection had, and ``opened`` the ids of disputes about it opened since ``before``
+    (their parties are read from the database). Call it after the write's audit entry
+    (see the module's docstring)."""
+    if not after:
+        return
+    new = after[len(before):]
+    if (before and not opened and category_before == category_after
+            and not any(event["type"] in COUNTED_TYPES for event in new)):
+        return  # signed, completed, dispute events: no count changes
+    tz = read_zone(conn)
+    if tz is None:
+        return
+    (was, was_disputed), (now, now_disputed) = _parties(conn, ticket_id, opened)
+    old = contribution(steps_of(before, tz), category=category_before, parties=was,
+                       disputed=was_disputed)
+    fresh = contribution(steps_of(after, tz), category=category_after, parties=now,
+                         disputed=now_disputed)
+    delta = difference(fresh, old)
+    if delta:
+        apply(conn, delta)
+
+
+# -- SQL: counting everything again ---------------------------------------------------------
+
+
+def _tickets(conn: Connection, tz: ZoneInfo) -> Iterator[tuple[list[Step], str | None, str]]:
+    """Every ticket's steps and category, from the history (one ordered pass)."""
+    te = ticket_events
+    query = (select(te.c.ticket_id, te.c.type, te.c.at, te.c.unit,
+                    te.c.event["to_unit"].as_string(), te.c.event["outcome"].as_string(),
+                    te.c.event["proposed_unit"].as_string(), tickets.c.category)
+             .select_from(te.outerjoin(tickets, tickets.c.ticket_id == te.c.ticket_id))
+             .order_by(te.c.ticket_id, te.c.seq))
+    current: str | None = None
+    category: str | None = None
+    steps: list[Step] = []
+    result = conn.execution_options(yield_per=20_000).execute(query)
+    for ticket_id, kind, at, unit, to_unit, outcome, proposed, cat in result:
+        if ticket_id != current:
+            if current is not None:
+                yield steps, category, current
+            current, category, steps = ticket_id, cat, []
+        steps.append(Step(kind, at.astimezone(tz).date(), unit, to_unit,
+                          outcome if kind == CLOSED else None, proposed))
+    if current is not None:
+        yield steps, category, current
+
+
+def _all_parties(conn: Connection) -> dict[str, set[str]]:
+    """The parties of the disputes about each ticket (a ticket with a dispute is a key)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    rows = conn.execute(select(disputes.c.ticket_id, dispute_parties.c.unit)
+                        .select_from(disputes.outerjoin(
+                            dispute_parties, dispute_parties.c.dispute_id == disputes.c.id))
+                        .where(disputes.c.ticket_id.is_not(None)))
+    for ticket_id, unit in rows:
+        units = out[ticket_id]
+        if unit:
+            units.add(unit)
+    return out
+
+
+def count_history(conn: Connection, tz: ZoneInfo) -> Counts:
+    """Every ticket's :func:`contribution`, summed, from the history."""
+    parties = _all_parties(conn)
+    total: Counts = {}
+    for steps, category, ticket_id in _tickets(conn, tz):
+        units = parties.get(ticket_id)
+        add_to(total, contribution(steps, category=category, parties=units or (),
+                                   disputed=units is not None))
+    return total
+
+
+def _count_decisions(conn: Connection, tz: ZoneInfo) -> dict[tuple[date, str], list[int]]:
+    d = decisions.c
+    rows = conn.execution_options(yield_per=20_000).execute(
+        select(d.created_at, d.lead, d.status).where(d.lead.is_not(None)))
+    return base.decision_counts(({"created_at": at, "lead": lead, "status": status}
+                                 for at, lead, status in rows), tz)
+
+
+#: every counter table, the decisions' too
+ALL_TABLES = (ticket_days, ticket_day_links, return_pair_days, category_return_days,
+              decision_days)
+
+
+def fill(conn: Connection, timezone: str = base.DEFAULT_TIMEZONE) -> dict[str, int]:
+    """Count every rollup again from the history, by local days in ``timezone``, in the
+    caller's transaction (migration 0012, ``quanze stats rebuild``, bulk loads). On
+    PostgreSQL it first locks the zone's row's table, so writers wait (they read it before
+    adding) until the new counts are committed. Returns the rows written per table."""
+    tz = zone(timezone)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"LOCK TABLE {rollup_zone.name} IN ACCESS EXCLUSIVE MODE"))
+    for table in ALL_TABLES:
+        conn.execute(delete(table))
+    conn.execute(delete(rollup_zone))
+    conn.execute(insert(rollup_zone).values(id=base.ZONE_ROW, timezone=timezone))
+    total = count_history(conn, tz)
+    written: dict[str, int] = {}
+    for name, (table, keys, columns) in TABLES.items():
+        rows = [dict(zip((*keys, *columns), (*key, *counts), strict=True))
+                for (kind, key), counts in sorted(total.items()) if kind == name
+                and any(counts)]
+        for i in range(0, len(rows), 10_000):
+            conn.execute(insert(table), rows[i:i + 10_000])
+        written[name] = len(rows)
+    made = _count_decisions(conn, tz)
+    rows = [{"day": day, "unit": unit, "decisions": n, "routed": routed}
+            for (day, unit), (n, routed) in sorted(made.items())]
+    for i in range(0, len(rows), 10_000):
+        conn.execute(insert(decision_days), rows[i:i + 10_000])
+    written["decision_days"] = len(rows)
+    return written
+
+
+# -- SQL: reading the counters ----------------------------------------------------------------
+
+
+def days_of(conn: Connection, start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The local days ``[first, end)`` that make up the period ``[start, end)``, or None when
+    the rollups cannot answer it: a bound is not the first moment of a local day in the
+    rollups' zone, or nothing is rolled up."""
+    tz = read_zone(conn)
+    if tz is None:
+        return None
+    bounds = []
+    for moment in (start, end):
+        day = moment.astimezone(tz).date()
+        if (moment - timedelta(microseconds=1)).astimezone(tz).date() == day:
+            return None
+        bounds.append(day)
+    return bounds[0], bounds[1]
+
+
+def _in(column: Any, days: tuple[date, date]) -> Any:
+    return (column >= days[0]) & (column < days[1])
+
+
+def ticket_counts(conn: Connection, days: tuple[date, date], *,
+                  district: bool) -> dict[str, dict[str, int]]:
+    """The ticket counts of each unit over ``days`` (or of the district, key ``""``): the sums
+    of the days and of the links with both days inside (which are negative). Units whose
+    counts are all zero are left out."""
+    t, link = ticket_days, ticket_day_links
+    key_t = t.c.unit == DISTRICT if district else t.c.unit != DISTRICT
+    key_l = link.c.unit == DISTRICT if district else link.c.unit != DISTRICT
+    sums = {row[0]: [int(n or 0) for n in row[1:]] for row in conn.execute(
+        select(t.c.unit, *(func.sum(t.c[c]) for c in TICKET_DAY_COUNTS))
+        .where(_in(t.c.day, days), key_t).group_by(t.c.unit))}
+    for row in conn.execute(
+            select(link.c.unit, *(func.sum(link.c[c]) for c in RECEIPT_COUNTS))
+            .where(link.c.day >= days[0], link.c.next_day < days[1], key_l)
+            .group_by(link.c.unit)):
+        counts = sums.setdefault(row[0], [0] * len(TICKET_DAY_COUNTS))
+        for i, n in zip(_RECEIPT_AT, row[1:], strict=True):
+            counts[i] += int(n or 0)
+    return {unit: dict(zip(TICKET_DAY_COUNTS, counts, strict=True))
+            for unit, counts in sums.items() if any(counts)}
+
+
+def decision_counts(conn: Connection, days: tuple[date, date]) -> dict[str, tuple[int, int]]:
+    """Decisions and decisions routed per lead over ``days`` (leads with none left out)."""
+    d = decision_days
+    return {unit: (int(n), int(routed)) for unit, n, routed in conn.execute(
+        select(d.c.unit, func.sum(d.c.decisions), func.sum(d.c.routed))
+        .where(_in(d.c.day, days)).group_by(d.c.unit)) if n}
+
+
+def return_pairs(conn: Connection, days: tuple[date, date],
+                 top: int) -> list[tuple[str, str, int]]:
+    """The ``top`` (returning unit, unit pointed to) pairs by returns over ``days``."""
+    r = return_pair_days
+    n = func.sum(r.c.returns).label("n")
+    rows = conn.execute(select(r.c.unit, r.c.target, n).where(_in(r.c.day, days))
+                        .group_by(r.c.unit, r.c.target).having(func.sum(r.c.returns) > 0)
+                        .order_by(n.desc(), r.c.unit, r.c.target).limit(top))
+    return [(a, b, int(c)) for a, b, c in rows]
+
+
+def category_returns(conn: Connection, days: tuple[date, date]) -> dict[str, int]:
+    """Returns per category of the ticket over ``days``."""
+    c = category_return_days
+    return {code: int(n) for code, n in conn.execute(
+        select(c.c.category, func.sum(c.c.returns)).where(_in(c.c.day, days))
+        .group_by(c.c.category)) if n}
+
+
+def tickets_total(conn: Connection) -> int:
+    """The number of tickets ever (each counted on the day of its first event)."""
+    return int(conn.execute(select(func.coalesce(func.sum(ticket_days.c.tickets), 0))
+                            .where(ticket_days.c.unit == DISTRICT)).scalar_one())
+
+
+__all__ = [
+    "COUNTED_TYPES", "DISTRICT", "TABLES", "Counts", "Step", "add_to", "apply",
+    "category_returns", "contribution", "count_history", "days_of", "decision_counts",
+    "difference", "fill", "record_change", "return_pairs", "steps_of", "ticket_counts",
+    "tickets_total",
+]
