@@ -337,7 +337,8 @@ def _tickets(conn: Connection, tz: ZoneInfo) -> Iterator[tuple[list[Step], str |
     current: str | None = None
     category: str | None = None
     steps: list[Step] = []
-    result = conn.execution_options(yield_per=20_000).execute(query)
+    # yield_per on the statement (on the connection it would stay for later statements)
+    result = conn.execute(query.execution_options(yield_per=20_000))
     for ticket_id, kind, at, unit, to_unit, outcome, proposed, cat in result:
         if ticket_id != current:
             if current is not None:
@@ -376,8 +377,8 @@ def count_history(conn: Connection, tz: ZoneInfo) -> Counts:
 
 def _count_decisions(conn: Connection, tz: ZoneInfo) -> dict[tuple[date, str], list[int]]:
     d = decisions.c
-    rows = conn.execution_options(yield_per=20_000).execute(
-        select(d.created_at, d.lead, d.status).where(d.lead.is_not(None)))
+    rows = conn.execute(select(d.created_at, d.lead, d.status).where(d.lead.is_not(None))
+                        .execution_options(yield_per=20_000))
     return base.decision_counts(({"created_at": at, "lead": lead, "status": status}
                                  for at, lead, status in rows), tz)
 
