@@ -11,6 +11,8 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01 00:00:00.000000
 """
+from __future__ import annotations
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -27,15 +29,15 @@ TICKET_DAY = ('dispatches_received', 'returns_requested', 'returns_reviewed',
               'returns_rejected', *RECEIPT, 'first_receipts', 'first_dispatch_stood', 'tickets')
 
 
-def _counts(names):
+def _counts(names: tuple[str, ...]) -> list[sa.Column[int]]:
     return [sa.Column(name, sa.Integer(), nullable=False) for name in names]
 
 
-def _timezone(conn) -> str:
+def _timezone(conn: sa.Connection) -> str:
     row = conn.execute(sa.text(
         "SELECT value, retired FROM settings WHERE code = 'timezone' "
         "ORDER BY version DESC LIMIT 1")).first()
-    return row[0] if row is not None and row[0] and not row[1] else 'Asia/Shanghai'
+    return str(row[0]) if row is not None and row[0] and not row[1] else 'Asia/Shanghai'
 
 
 def upgrade() -> None:
