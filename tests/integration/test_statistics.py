@@ -80,6 +80,15 @@ DECISIONS = [(A, "routed", at(2)), (A, "routed", at(3)), (A, "fallback", at(5)),
 
 
 def insert_history(conn: Connection, *, rolled_up: bool = True) -> None:
+    insert_rows(conn)
+    if rolled_up:
+        rollups.fill(conn)
+    else:
+        conn.execute(delete(rollup_zone))
+
+
+def insert_rows(conn: Connection) -> None:
+    """The history's rows, and nothing else."""
     for ticket_id, (category, start, events) in HISTORY.items():
         rows = []
         for seq, event in enumerate(events, start=1):
@@ -112,10 +121,6 @@ def insert_history(conn: Connection, *, rolled_up: bool = True) -> None:
             id=f"DEC-{i}", ticket_id=None, ruleset_version=1, created_at=when, as_of=when,
             category="030101", status=status, lead=lead, request={}, response={},
             actor="test"))
-    if rolled_up:
-        rollups.fill(conn)
-    else:
-        conn.execute(delete(rollup_zone))
 
 
 @pytest.fixture(params=["rolled up", "from the history"])

@@ -14,17 +14,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 
+from api.db import alembic_config, make_engine, upgrade
 from arbitration import rollups, service, statistics
 from arbitration.policy import DEFAULT_POLICY
 from arbitration.tickets import Event, TicketState
 from jurisdiction.errors import QuanzeError
+from jurisdiction.tables import settings as settings_table
 from rules.rollups import read_zone
 from rules.service import DecisionWriter, record_decisions
 from rules.tables import decision_days, decisions
+from tests.integration.test_statistics import insert_rows
 
 CST = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 10, 1, tzinfo=CST)
@@ -253,3 +257,28 @@ def test_the_decision_writer_counts_its_decisions_in_the_same_transaction(db: En
         p = statistics.Period(START, START + timedelta(days=2))
         assert statistics.count(conn, p) == statistics.count(conn, p, rolled_up=False)
         assert conn.execute(select(decisions.c.id)).all()
+
+
+def test_migration_0012_fills_the_rollups_from_the_history_already_stored(
+        database_url: str) -> None:
+    """In the zone of the newest matrix's settings."""
+    engine = make_engine(database_url)
+    try:
+        cfg = alembic_config(database_url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0011")
+            insert_rows(conn)  # November 2026, Beijing time
+            conn.execute(insert(settings_table).values(
+                code="timezone", version=1, value="Asia/Urumqi", retired=False))
+        upgrade(engine)
+        urumqi = ZoneInfo("Asia/Urumqi")
+        november = statistics.Period(datetime(2026, 11, 1, tzinfo=urumqi),
+                                     datetime(2026, 12, 1, tzinfo=urumqi))
+        with engine.connect() as conn:
+            assert read_zone(conn) == urumqi
+            assert rollups.days_of(conn, november.start, november.end) is not None
+            assert_same_statistics(conn, november)
+            assert statistics.summary(conn, november)["tickets_received"] == 4
+    finally:
+        engine.dispose()
