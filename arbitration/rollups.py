@@ -40,16 +40,29 @@ deadlock.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from operator import add, sub
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 
 from arbitration.tables import (
+    EVENT_COUNTS,
     RECEIPT_COUNTS,
     TICKET_DAY_COUNTS,
     category_return_days,
@@ -61,6 +74,7 @@ from arbitration.tables import (
     ticket_events,
     tickets,
 )
+from jurisdiction.bulk import insert_rows
 from rules import rollups as base
 from rules.rollups import read_zone, zone
 from rules.tables import decision_days, decisions, rollup_zone
@@ -89,29 +103,26 @@ TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "return_pair_days": (return_pair_days, ("day", "unit", "target"), ("returns",)),
     "category_return_days": (category_return_days, ("day", "category"), ("returns",)),
 }
-_INDEX = {name: {c: i for i, c in enumerate(spec[2])} for name, spec in TABLES.items()}
-_WIDTH = {name: len(spec[2]) for name, spec in TABLES.items()}
-_RECEIPT_AT = [_INDEX["ticket_days"][c] for c in RECEIPT_COUNTS]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One event of a ticket as the statistics read it: its type, local day, the stored
-    ``unit`` (the event's unit, else its ``to_unit``) and the fields some types carry."""
+    ``unit`` (the event's unit, else its ``to_unit``), the unit a dispatch hands the ticket
+    to (a reassignment's ``to_unit``), a closure's outcome and a return's proposed unit."""
 
     type: str
     day: date
     unit: str | None = None
-    to_unit: str | None = None
+    receiver: str | None = None
     outcome: str | None = None
     proposed: str | None = None
 
-    @property
-    def receiver(self) -> str | None:
-        """The unit a dispatch hands the ticket to (a reassignment's ``to_unit``)."""
-        if self.type == "reassigned" and self.to_unit is not None:
-            return self.to_unit
-        return self.unit
+
+def step(kind: str, day: date, unit: str | None = None, to_unit: str | None = None,
+         outcome: str | None = None, proposed: str | None = None) -> Step:
+    """A step from an event's stored fields (``unit`` the stored column)."""
+    receiver = to_unit if kind == "reassigned" and to_unit is not None else unit
+    return Step(kind, day, unit, receiver, outcome if kind == CLOSED else None, proposed)
 
 
 def steps_of(history: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> list[Step]:
@@ -121,40 +132,44 @@ def steps_of(history: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> list[Step]:
     for event in history:
         at = event["at"]
         moment = datetime.fromisoformat(at) if isinstance(at, str) else at
-        kind = event["type"]
-        out.append(Step(kind, moment.astimezone(tz).date(),
+        out.append(step(event["type"], moment.astimezone(tz).date(),
                         event.get("unit") or event.get("to_unit"), event.get("to_unit"),
-                        event.get("outcome") if kind == CLOSED else None,
-                        event.get("proposed_unit")))
+                        event.get("outcome"), event.get("proposed_unit")))
     return out
 
 
-def _add(out: Counts, table: str, key: tuple[Any, ...], column: str, n: int = 1) -> None:
-    counts = out.get((table, key))
-    if counts is None:
-        counts = out[(table, key)] = [0] * _WIDTH[table]
-    counts[_INDEX[table][column]] += n
+_DAYS, _LINKS = "ticket_days", "ticket_day_links"
+_PAIRS, _CATEGORIES = "return_pair_days", "category_return_days"
+_I = {c: i for i, c in enumerate(TICKET_DAY_COUNTS)}
+_DISPATCHED, _REQUESTED, _REVIEWED, _REJECTED = (_I[c] for c in EVENT_COUNTS)
+_FIRST, _STOOD, _TICKETS = _I["first_receipts"], _I["first_dispatch_stood"], _I["tickets"]
+_RECEIPT_FROM = _I[RECEIPT_COUNTS[0]]
+assert [_I[c] for c in RECEIPT_COUNTS] == list(range(_RECEIPT_FROM,
+                                                     _RECEIPT_FROM + len(RECEIPT_COUNTS)))
+_DAY_WIDTH, _LINK_WIDTH = len(TICKET_DAY_COUNTS), len(RECEIPT_COUNTS)
+_RECEIPT_SLICE = slice(_RECEIPT_FROM, _RECEIPT_FROM + _LINK_WIDTH)
+#: the out-of-scope counts of a ticket closed so (or not: none)
+_OUTCOME_VECTORS = {o: tuple(int(o == each) for each in OUTCOMES) for o in OUTCOMES}
+_NO_OUTCOME = (0,) * len(OUTCOMES)
 
 
-def _add_receipt(out: Counts, table: str, key: tuple[Any, ...], vector: Sequence[int],
-                 sign: int) -> None:
+def _row(out: Counts, table: str, key: tuple[Any, ...], width: int) -> list[int]:
     counts = out.get((table, key))
     if counts is None:
-        counts = out[(table, key)] = [0] * _WIDTH[table]
-    at = _RECEIPT_AT if table == "ticket_days" else range(len(RECEIPT_COUNTS))
-    for i, n in zip(at, vector, strict=True):
-        counts[i] += sign * n
+        counts = out[(table, key)] = [0] * width
+    return counts
 
 
 def contribution(steps: Sequence[Step], *, category: str | None = None,
-                 parties: Collection[str] = (), disputed: bool = False) -> Counts:
+                 parties: Collection[str] = (), disputed: bool = False,
+                 into: Counts | None = None) -> Counts:
     """What a ticket adds to the counters: its history as :func:`steps_of`, its category,
-    the units party to a dispute about it and whether there is one. Every count means what
-    :mod:`arbitration.statistics` says it means.
+    the units party to a dispute about it and whether there is one (added ``into`` counts
+    given). Every count means what :mod:`arbitration.statistics` says it means.
 
     >>> d1, d2 = date(2026, 11, 2), date(2026, 11, 5)
-    >>> c = contribution([Step("dispatched", d1, "A"), Step("reassigned", d2, None, "B"),
-    ...                   Step("reassigned", d2, None, "A")])
+    >>> c = contribution([step("dispatched", d1, "A"), step("reassigned", d2, None, "B"),
+    ...                   step("reassigned", d2, None, "A")])
     >>> c[("ticket_days", (d1, "A"))][4:6], c[("ticket_days", (d2, "A"))][4:6]
     ([1, 3], [1, 3])
     >>> c[("ticket_day_links", (d1, d2, "A"))][:2]   # received on two days, counted once
@@ -162,63 +177,80 @@ def contribution(steps: Sequence[Step], *, category: str | None = None,
     >>> c[("ticket_days", (d1, ""))][-3:]             # first receipt; it did not stand; a ticket
     [1, 0, 1]
     """
-    out: Counts = {}
+    out: Counts = {} if into is None else into
     if not steps:
         return out
-    _add(out, "ticket_days", (steps[0].day, DISTRICT), "tickets")
-    dispatches = [s for s in steps if s.type in DISPATCH_TYPES]
-    upheld = sum(s.type == "return_upheld" for s in steps)
-    outcomes = [s.outcome for s in steps if s.type == CLOSED and s.outcome is not None]
-    closed = max(outcomes) if outcomes else None
-    in_scope = closed is None
+    _row(out, _DAYS, (steps[0].day, DISTRICT), _DAY_WIDTH)[_TICKETS] += 1
+    first: Step | None = None
+    dispatched = upheld = 0
+    closed: str | None = None
     returners: set[str | None] = set()
+    receipts: dict[str, set[date]] = {}
+    chain: list[Step] = []  # returns, reviews and dispatches
+    previous: Step | None = None  # the last return or review
 
     # Events counted on their own day; a review counts for the unit of the return before it.
-    previous: Step | None = None
     for s in steps:
-        if s.type in DISPATCH_TYPES:
-            for key in {s.receiver, DISTRICT} - {None}:
-                _add(out, "ticket_days", (s.day, key), "dispatches_received")
-        elif s.type == RETURN_REQUESTED:
+        kind = s.type
+        if kind in DISPATCH_TYPES:
+            dispatched += 1
+            first = first or s
+            chain.append(s)
+            _row(out, _DAYS, (s.day, DISTRICT), _DAY_WIDTH)[_DISPATCHED] += 1
+            receipts.setdefault(DISTRICT, set()).add(s.day)
+            if s.receiver is not None:
+                _row(out, _DAYS, (s.day, s.receiver), _DAY_WIDTH)[_DISPATCHED] += 1
+                receipts.setdefault(s.receiver, set()).add(s.day)
+        elif kind == RETURN_REQUESTED:
+            chain.append(s)
             returners.add(s.unit)
-            for key in {s.unit, DISTRICT} - {None}:
-                _add(out, "ticket_days", (s.day, key), "returns_requested")
-        elif s.type in REVIEW_TYPES:
-            for key in {previous.unit if previous else None, DISTRICT} - {None}:
-                _add(out, "ticket_days", (s.day, key), "returns_reviewed")
-                _add(out, "ticket_days", (s.day, key), "returns_rejected",
-                     int(s.type == "return_rejected"))
-        if s.type in RETURN_TYPES:
+            _row(out, _DAYS, (s.day, DISTRICT), _DAY_WIDTH)[_REQUESTED] += 1
+            if s.unit is not None:
+                _row(out, _DAYS, (s.day, s.unit), _DAY_WIDTH)[_REQUESTED] += 1
+        elif kind in REVIEW_TYPES:
+            chain.append(s)
+            upheld += kind == "return_upheld"
+            rejected = int(kind == "return_rejected")
+            returner = previous.unit if previous is not None else None
+            for key in (DISTRICT, returner) if returner is not None else (DISTRICT,):
+                counts = _row(out, _DAYS, (s.day, key), _DAY_WIDTH)
+                counts[_REVIEWED] += 1
+                counts[_REJECTED] += rejected
+        elif kind == CLOSED and s.outcome is not None:
+            closed = s.outcome if closed is None else max(closed, s.outcome)
+        if kind in RETURN_TYPES:
             previous = s
 
     # The ticket as received: by each unit it was dispatched to, and by the district.
-    if dispatches:
-        days: dict[str, set[date]] = defaultdict(set)
-        for s in dispatches:
-            days[DISTRICT].add(s.day)
-            if s.receiver is not None:
-                days[s.receiver].add(s.day)
-        for key, received in days.items():
-            is_district = key == DISTRICT
-            returned = bool(returners) if is_district else key in returners
-            vector = (1, len(dispatches), int(in_scope), int(returned and in_scope),
-                      int(disputed if is_district else key in parties),
-                      *(int(closed == o) for o in OUTCOMES))
-            ordered = sorted(received)
-            for day in ordered:
-                _add_receipt(out, "ticket_days", (day, key), vector, 1)
-            for day, later in pairwise(ordered):  # takes back what the later day added
-                _add_receipt(out, "ticket_day_links", (day, later, key), vector, -1)
-        first = dispatches[0]
-        stood = in_scope and len(dispatches) == 1 and upheld == 0
-        for key in {first.receiver, DISTRICT} - {None}:
-            _add(out, "ticket_days", (first.day, key), "first_receipts", int(in_scope))
-            _add(out, "ticket_days", (first.day, key), "first_dispatch_stood", int(stood))
+    in_scope = closed is None
+    how = _NO_OUTCOME if closed is None else _OUTCOME_VECTORS.get(closed, _NO_OUTCOME)
+    for key, received in receipts.items():
+        is_district = key == DISTRICT
+        returned = bool(returners) if is_district else key in returners
+        vector = (1, dispatched, in_scope, returned and in_scope,
+                  disputed if is_district else key in parties, *how)
+        if len(received) == 1:
+            for day in received:
+                counts = _row(out, _DAYS, (day, key), _DAY_WIDTH)
+                counts[_RECEIPT_SLICE] = map(add, counts[_RECEIPT_SLICE], vector)
+            continue
+        ordered = sorted(received)
+        for day in ordered:
+            counts = _row(out, _DAYS, (day, key), _DAY_WIDTH)
+            counts[_RECEIPT_SLICE] = map(add, counts[_RECEIPT_SLICE], vector)
+        for day, later in pairwise(ordered):  # takes back what the later day added
+            counts = _row(out, _LINKS, (day, later, key), _LINK_WIDTH)
+            counts[:] = map(sub, counts, vector)
+    if first is not None:
+        stood = int(in_scope and dispatched == 1 and upheld == 0)
+        for key in (DISTRICT, first.receiver) if first.receiver is not None else (DISTRICT,):
+            counts = _row(out, _DAYS, (first.day, key), _DAY_WIDTH)
+            counts[_FIRST] += in_scope
+            counts[_STOOD] += stood
 
     # Returns: the unit each points to (proposed, or the next receiver once upheld) and the
     # ticket's category.
-    chain = [s for s in steps if s.type in RETURN_TYPES or s.type in DISPATCH_TYPES]
-    for i, s in enumerate(chain):
+    for i, s in enumerate(chain if returners else ()):
         if s.type != RETURN_REQUESTED:
             continue
         review = chain[i + 1].type if i + 1 < len(chain) else None
@@ -226,9 +258,9 @@ def contribution(steps: Sequence[Step], *, category: str | None = None,
         target = (after.receiver if review == "return_upheld" and after is not None
                   and after.type in DISPATCH_TYPES else s.proposed)
         if target is not None and s.unit is not None and target != s.unit:
-            _add(out, "return_pair_days", (s.day, s.unit, target), "returns")
+            _row(out, _PAIRS, (s.day, s.unit, target), 1)[0] += 1
         if category is not None:
-            _add(out, "category_return_days", (s.day, category), "returns")
+            _row(out, _CATEGORIES, (s.day, category), 1)[0] += 1
     return out
 
 
@@ -326,28 +358,66 @@ def record_change(conn: Connection, ticket_id: str, *,
 # -- SQL: counting everything again ---------------------------------------------------------
 
 
-def _tickets(conn: Connection, tz: ZoneInfo) -> Iterator[tuple[list[Step], str | None, str]]:
-    """Every ticket's steps and category, from the history (one ordered pass)."""
+def _tickets(conn: Connection, tz: ZoneInfo) -> Iterator[tuple[list[Step], str]]:
+    """Every ticket's steps, from the history: one ordered pass over the events that count
+    (and each ticket's first), reading only the fields each type needs."""
     te = ticket_events
-    query = (select(te.c.ticket_id, te.c.type, te.c.at, te.c.unit,
-                    te.c.event["to_unit"].as_string(), te.c.event["outcome"].as_string(),
-                    te.c.event["proposed_unit"].as_string(), tickets.c.category)
-             .select_from(te.outerjoin(tickets, tickets.c.ticket_id == te.c.ticket_id))
+    event = te.c.event
+    query = (select(te.c.ticket_id, te.c.type,
+                    # the stored value as the driver gives it: SQLAlchemy's conversion of
+                    # each of millions of rows cost more than the counting
+                    type_coerce(te.c.at, String), te.c.unit,
+                    case((te.c.type == "reassigned", event["to_unit"].as_string())),
+                    case((te.c.type == CLOSED, event["outcome"].as_string())),
+                    case((te.c.type == RETURN_REQUESTED, event["proposed_unit"].as_string())))
+             .where(or_(te.c.type.in_(COUNTED_TYPES), te.c.seq == 1))
              .order_by(te.c.ticket_id, te.c.seq))
     current: str | None = None
-    category: str | None = None
     steps: list[Step] = []
+    day_of = _days_in(tz)
     # yield_per on the statement (on the connection it would stay for later statements)
     result = conn.execute(query.execution_options(yield_per=20_000))
-    for ticket_id, kind, at, unit, to_unit, outcome, proposed, cat in result:
+    for ticket_id, kind, at, unit, to_unit, outcome, proposed in result:
         if ticket_id != current:
             if current is not None:
-                yield steps, category, current
-            current, category, steps = ticket_id, cat, []
-        steps.append(Step(kind, at.astimezone(tz).date(), unit, to_unit,
-                          outcome if kind == CLOSED else None, proposed))
+                yield steps, current
+            current, steps = ticket_id, []
+        steps.append(step(kind, day_of(at), unit, to_unit, outcome, proposed))
     if current is not None:
-        yield steps, category, current
+        yield steps, current
+
+
+def _days_in(tz: ZoneInfo) -> Callable[[Any], date]:
+    """The local day of a stored time as the driver gives it: an aware datetime on
+    PostgreSQL, UTC text (``2026-11-01 01:02:03.000000``) on SQLite, where the day is
+    remembered per minute when the whole minute falls on one local day."""
+    seen: dict[str, date] = {}
+    rest_of_minute = timedelta(seconds=59, microseconds=999_999)
+
+    def day_of(at: Any) -> date:
+        if not isinstance(at, str):
+            return at.astimezone(tz).date()  # type: ignore[no-any-return]
+        minute = at[:16]
+        day = seen.get(minute)
+        if day is None:
+            start = datetime.fromisoformat(minute).replace(tzinfo=UTC)
+            day = start.astimezone(tz).date()
+            if (start + rest_of_minute).astimezone(tz).date() != day:
+                return datetime.fromisoformat(at).replace(tzinfo=UTC).astimezone(tz).date()
+            if len(seen) < 1_000_000:
+                seen[minute] = day
+        return day
+
+    return day_of
+
+
+def _categories(conn: Connection) -> dict[str, str]:
+    """The category of each ticket that was returned (the only ones whose category counts)."""
+    te = ticket_events
+    returned = select(te.c.ticket_id).where(te.c.type == RETURN_REQUESTED)
+    return {ticket_id: category for ticket_id, category in conn.execute(
+        select(tickets.c.ticket_id, tickets.c.category).where(
+            tickets.c.category.is_not(None), tickets.c.ticket_id.in_(returned)))}
 
 
 def _all_parties(conn: Connection) -> dict[str, set[str]]:
@@ -367,20 +437,27 @@ def _all_parties(conn: Connection) -> dict[str, set[str]]:
 def count_history(conn: Connection, tz: ZoneInfo) -> Counts:
     """Every ticket's :func:`contribution`, summed, from the history."""
     parties = _all_parties(conn)
+    categories = _categories(conn)
     total: Counts = {}
-    for steps, category, ticket_id in _tickets(conn, tz):
+    for steps, ticket_id in _tickets(conn, tz):
         units = parties.get(ticket_id)
-        add_to(total, contribution(steps, category=category, parties=units or (),
-                                   disputed=units is not None))
+        contribution(steps, category=categories.get(ticket_id), parties=units or (),
+                     disputed=units is not None, into=total)
     return total
 
 
 def _count_decisions(conn: Connection, tz: ZoneInfo) -> dict[tuple[date, str], list[int]]:
+    """:func:`rules.rollups.decision_counts` of every decision stored."""
     d = decisions.c
-    rows = conn.execute(select(d.created_at, d.lead, d.status).where(d.lead.is_not(None))
-                        .execution_options(yield_per=20_000))
-    return base.decision_counts(({"created_at": at, "lead": lead, "status": status}
-                                 for at, lead, status in rows), tz)
+    rows = conn.execute(select(type_coerce(d.created_at, String), d.lead, d.status)
+                        .where(d.lead.is_not(None)).execution_options(yield_per=20_000))
+    day_of = _days_in(tz)
+    out: dict[tuple[date, str], list[int]] = {}
+    for at, lead, status in rows:
+        counts = out.setdefault((day_of(at), lead), [0, 0])
+        counts[0] += 1
+        counts[1] += status == "routed"
+    return out
 
 
 #: every counter table, the decisions' too
@@ -400,20 +477,20 @@ def fill(conn: Connection, timezone: str = base.DEFAULT_TIMEZONE) -> dict[str, i
         conn.execute(delete(table))
     conn.execute(delete(rollup_zone))
     conn.execute(insert(rollup_zone).values(id=base.ZONE_ROW, timezone=timezone))
-    total = count_history(conn, tz)
+    by_table: dict[str, list[tuple[tuple[Any, ...], list[int]]]] = defaultdict(list)
+    for (name, key), counts in count_history(conn, tz).items():
+        if any(counts):
+            by_table[name].append((key, counts))
     written: dict[str, int] = {}
     for name, (table, keys, columns) in TABLES.items():
         rows = [dict(zip((*keys, *columns), (*key, *counts), strict=True))
-                for (kind, key), counts in sorted(total.items()) if kind == name
-                and any(counts)]
-        for i in range(0, len(rows), 10_000):
-            conn.execute(insert(table), rows[i:i + 10_000])
+                for key, counts in sorted(by_table[name])]
+        insert_rows(conn, table, rows)
         written[name] = len(rows)
     made = _count_decisions(conn, tz)
     rows = [{"day": day, "unit": unit, "decisions": n, "routed": routed}
             for (day, unit), (n, routed) in sorted(made.items())]
-    for i in range(0, len(rows), 10_000):
-        conn.execute(insert(decision_days), rows[i:i + 10_000])
+    insert_rows(conn, decision_days, rows)
     written["decision_days"] = len(rows)
     return written
 
@@ -457,7 +534,7 @@ def ticket_counts(conn: Connection, days: tuple[date, date], *,
             .where(link.c.day >= days[0], link.c.next_day < days[1], key_l)
             .group_by(link.c.unit)):
         counts = sums.setdefault(row[0], [0] * len(TICKET_DAY_COUNTS))
-        for i, n in zip(_RECEIPT_AT, row[1:], strict=True):
+        for i, n in enumerate(row[1:], _RECEIPT_FROM):
             counts[i] += int(n or 0)
     return {unit: dict(zip(TICKET_DAY_COUNTS, counts, strict=True))
             for unit, counts in sums.items() if any(counts)}
