@@ -45,16 +45,18 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from operator import add, sub
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     Connection,
+    Engine,
     String,
     Table,
     case,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -75,7 +77,9 @@ from arbitration.tables import (
     tickets,
 )
 from jurisdiction.bulk import insert_rows
+from jurisdiction.errors import InvalidInput
 from rules import rollups as base
+from rules.admin import write_transaction
 from rules.rollups import read_zone, zone
 from rules.tables import decision_days, decisions, rollup_zone
 
@@ -313,18 +317,29 @@ def apply(conn: Connection, delta: Counts) -> None:
         conn.exec_driver_sql(base.upsert_sql(dialect, table, keys, columns), params)
 
 
-def _parties(conn: Connection, ticket_id: str,
-             opened: Collection[str]) -> tuple[tuple[set[str], bool], tuple[set[str], bool]]:
-    """The parties of the disputes about the ticket and whether there is one: without the
-    disputes ``opened`` in this transaction, and with them."""
-    rows = conn.execute(select(disputes.c.id, dispute_parties.c.unit)
-                        .select_from(disputes.outerjoin(
-                            dispute_parties, dispute_parties.c.dispute_id == disputes.c.id))
-                        .where(disputes.c.ticket_id == ticket_id)).all()
-    before = {unit for dispute_id, unit in rows if dispute_id not in opened and unit}
-    after = {unit for _, unit in rows if unit}
-    return ((before, any(dispute_id not in opened for dispute_id, _ in rows)),
-            (after, bool(rows)))
+_Parties = tuple[set[str], bool]
+
+
+def _zone_and_parties(conn: Connection, ticket_id: str, opened: Collection[str]
+                      ) -> tuple[ZoneInfo | None, _Parties, _Parties]:
+    """The rollups' zone (None: nothing is rolled up), and the parties of the disputes about
+    the ticket and whether there is one — without the disputes ``opened`` in this
+    transaction, and with them. One statement: a row per dispute and party, each with the
+    zone."""
+    d, dp, z = disputes, dispute_parties, rollup_zone
+    about = (select(d.c.id, dp.c.unit).select_from(d.outerjoin(dp, dp.c.dispute_id == d.c.id))
+             .where(d.c.ticket_id == ticket_id).subquery("about"))
+    rows = conn.execute(select(z.c.timezone, about.c.id, about.c.unit)
+                        .select_from(z.outerjoin(about, literal(True)))
+                        .where(z.c.id == base.ZONE_ROW)).all()
+    if not rows:
+        return None, (set(), False), (set(), False)
+    found = [(dispute_id, unit) for _, dispute_id, unit in rows if dispute_id is not None]
+    before = {unit for dispute_id, unit in found if dispute_id not in opened and unit}
+    after = {unit for _, unit in found if unit}
+    return (zone(rows[0][0]),
+            (before, any(dispute_id not in opened for dispute_id, _ in found)),
+            (after, bool(found)))
 
 
 def record_change(conn: Connection, ticket_id: str, *,
@@ -342,10 +357,9 @@ def record_change(conn: Connection, ticket_id: str, *,
     if (before and not opened and category_before == category_after
             and not any(event["type"] in COUNTED_TYPES for event in new)):
         return  # signed, completed, dispute events: no count changes
-    tz = read_zone(conn)
+    tz, (was, was_disputed), (now, now_disputed) = _zone_and_parties(conn, ticket_id, opened)
     if tz is None:
         return
-    (was, was_disputed), (now, now_disputed) = _parties(conn, ticket_id, opened)
     old = contribution(steps_of(before, tz), category=category_before, parties=was,
                        disputed=was_disputed)
     fresh = contribution(steps_of(after, tz), category=category_after, parties=now,
@@ -495,6 +509,19 @@ def fill(conn: Connection, timezone: str = base.DEFAULT_TIMEZONE) -> dict[str, i
     return written
 
 
+def rebuild(db: Engine, timezone: str) -> dict[str, int]:
+    """:func:`fill` in a write transaction of its own (``quanze stats rebuild``): the
+    rollups counted again, by the local days of ``timezone`` (``InvalidInput``
+    ``invalid_timezone`` if it is not a time zone). Writers wait meanwhile."""
+    try:
+        zone(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {timezone!r}", code="invalid_timezone",
+                           field="timezone", tz=timezone) from exc
+    with write_transaction(db) as conn:
+        return fill(conn, timezone)
+
+
 # -- SQL: reading the counters ----------------------------------------------------------------
 
 
@@ -576,6 +603,6 @@ def tickets_total(conn: Connection) -> int:
 __all__ = [
     "COUNTED_TYPES", "DISTRICT", "TABLES", "Counts", "Step", "add_to", "apply",
     "category_returns", "contribution", "count_history", "days_of", "decision_counts",
-    "difference", "fill", "record_change", "return_pairs", "steps_of", "ticket_counts",
+    "difference", "fill", "rebuild", "record_change", "return_pairs", "steps_of", "ticket_counts",
     "tickets_total",
 ]
