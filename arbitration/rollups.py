@@ -39,9 +39,11 @@ deadlock.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from operator import add, sub
 from typing import Any, NamedTuple
@@ -49,9 +51,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Engine,
     String,
     Table,
+    bindparam,
     case,
     delete,
     func,
@@ -60,6 +64,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     type_coerce,
 )
 
@@ -71,6 +76,7 @@ from arbitration.tables import (
     dispute_parties,
     disputes,
     return_pair_days,
+    return_pair_months,
     ticket_day_links,
     ticket_days,
     ticket_events,
@@ -104,7 +110,8 @@ Counts = dict[Key, list[int]]
 TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "ticket_days": (ticket_days, ("day", "unit"), TICKET_DAY_COUNTS),
     "ticket_day_links": (ticket_day_links, ("day", "next_day", "unit"), RECEIPT_COUNTS),
-    "return_pair_days": (return_pair_days, ("day", "unit", "target"), ("returns",)),
+    "return_pair_days": (return_pair_days, ("unit", "target", "day"), ("returns",)),
+    "return_pair_months": (return_pair_months, ("month", "unit", "target"), ("returns",)),
     "category_return_days": (category_return_days, ("day", "category"), ("returns",)),
 }
 
@@ -143,7 +150,7 @@ def steps_of(history: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> list[Step]:
 
 
 _DAYS, _LINKS = "ticket_days", "ticket_day_links"
-_PAIRS, _CATEGORIES = "return_pair_days", "category_return_days"
+_PAIRS, _MONTHS, _CATEGORIES = "return_pair_days", "return_pair_months", "category_return_days"
 _I = {c: i for i, c in enumerate(TICKET_DAY_COUNTS)}
 _DISPATCHED, _REQUESTED, _REVIEWED, _REJECTED = (_I[c] for c in EVENT_COUNTS)
 _FIRST, _STOOD, _TICKETS = _I["first_receipts"], _I["first_dispatch_stood"], _I["tickets"]
@@ -262,7 +269,8 @@ def contribution(steps: Sequence[Step], *, category: str | None = None,
         target = (after.receiver if review == "return_upheld" and after is not None
                   and after.type in DISPATCH_TYPES else s.proposed)
         if target is not None and s.unit is not None and target != s.unit:
-            _row(out, _PAIRS, (s.day, s.unit, target), 1)[0] += 1
+            _row(out, _PAIRS, (s.unit, target, s.day), 1)[0] += 1
+            _row(out, _MONTHS, (s.day.replace(day=1), s.unit, target), 1)[0] += 1
         if category is not None:
             _row(out, _CATEGORIES, (s.day, category), 1)[0] += 1
     return out
@@ -300,6 +308,12 @@ def add_to(total: Counts, counts: Counts) -> None:
 # -- SQL: adding to the counters ----------------------------------------------------------------
 
 
+@lru_cache(maxsize=32)
+def _upsert(dialect: Dialect, name: str) -> str:
+    table, keys, columns = TABLES[name]
+    return base.upsert_sql(dialect, table, keys, columns)
+
+
 def apply(conn: Connection, delta: Counts) -> None:
     """Add ``delta`` to the counters in the caller's transaction: one statement per table,
     rows in key order."""
@@ -307,17 +321,25 @@ def apply(conn: Connection, delta: Counts) -> None:
     for (name, key), counts in delta.items():
         by_table[name].append((key, counts))
     dialect = conn.dialect
-    for name, (table, keys, columns) in TABLES.items():
+    for name in TABLES:
         rows = by_table.get(name)
         if not rows:
             continue
         rows.sort(key=lambda row: row[0])
         params = [(*(base.day_value(dialect, v) if isinstance(v, date) else v for v in key),
                    *counts) for key, counts in rows]
-        conn.exec_driver_sql(base.upsert_sql(dialect, table, keys, columns), params)
+        conn.exec_driver_sql(_upsert(dialect, name), params)
 
 
 _Parties = tuple[set[str], bool]
+# Built once: building the statement on every event cost more than running it.
+_ABOUT = (select(disputes.c.id, dispute_parties.c.unit)
+          .select_from(disputes.outerjoin(dispute_parties,
+                                          dispute_parties.c.dispute_id == disputes.c.id))
+          .where(disputes.c.ticket_id == bindparam("ticket_id")).subquery("about"))
+_ZONE_AND_PARTIES = (select(rollup_zone.c.timezone, _ABOUT.c.id, _ABOUT.c.unit)
+                     .select_from(rollup_zone.outerjoin(_ABOUT, literal(True)))
+                     .where(rollup_zone.c.id == base.ZONE_ROW))
 
 
 def _zone_and_parties(conn: Connection, ticket_id: str, opened: Collection[str]
@@ -326,12 +348,7 @@ def _zone_and_parties(conn: Connection, ticket_id: str, opened: Collection[str]
     the ticket and whether there is one — without the disputes ``opened`` in this
     transaction, and with them. One statement: a row per dispute and party, each with the
     zone."""
-    d, dp, z = disputes, dispute_parties, rollup_zone
-    about = (select(d.c.id, dp.c.unit).select_from(d.outerjoin(dp, dp.c.dispute_id == d.c.id))
-             .where(d.c.ticket_id == ticket_id).subquery("about"))
-    rows = conn.execute(select(z.c.timezone, about.c.id, about.c.unit)
-                        .select_from(z.outerjoin(about, literal(True)))
-                        .where(z.c.id == base.ZONE_ROW)).all()
+    rows = conn.execute(_ZONE_AND_PARTIES, {"ticket_id": ticket_id}).all()
     if not rows:
         return None, (set(), False), (set(), False)
     found = [(dispute_id, unit) for _, dispute_id, unit in rows if dispute_id is not None]
@@ -475,8 +492,8 @@ def _count_decisions(conn: Connection, tz: ZoneInfo) -> dict[tuple[date, str], l
 
 
 #: every counter table, the decisions' too
-ALL_TABLES = (ticket_days, ticket_day_links, return_pair_days, category_return_days,
-              decision_days)
+ALL_TABLES = (ticket_days, ticket_day_links, return_pair_days, return_pair_months,
+              category_return_days, decision_days)
 
 
 def fill(conn: Connection, timezone: str = base.DEFAULT_TIMEZONE) -> dict[str, int]:
@@ -567,6 +584,35 @@ def ticket_counts(conn: Connection, days: tuple[date, date], *,
             for unit, counts in sums.items() if any(counts)}
 
 
+def district_counts(conn: Connection,
+                    spans: Sequence[tuple[date, date]]) -> list[dict[str, int]]:
+    """The district's ticket counts over each of consecutive spans of days (the weeks of a
+    trend), from one pass over their days and links."""
+    if not spans:
+        return []
+    whole = (spans[0][0], spans[-1][1])
+    t, link = ticket_days, ticket_day_links
+    out = [[0] * _DAY_WIDTH for _ in spans]
+    starts = [first for first, _ in spans]
+
+    def span_of(day: date) -> int:
+        return bisect_right(starts, day) - 1
+
+    for row in conn.execute(select(t.c.day, *(t.c[c] for c in TICKET_DAY_COUNTS))
+                            .where(_in(t.c.day, whole), t.c.unit == DISTRICT)):
+        counts = out[span_of(row[0])]
+        counts[:] = map(add, counts, row[1:])
+    for row in conn.execute(select(link.c.day, link.c.next_day,
+                                   *(link.c[c] for c in RECEIPT_COUNTS))
+                            .where(link.c.day >= whole[0], link.c.next_day < whole[1],
+                                   link.c.unit == DISTRICT)):
+        i = span_of(row[0])
+        if row[1] < spans[i][1]:  # both days in the span
+            counts = out[i]
+            counts[_RECEIPT_SLICE] = map(add, counts[_RECEIPT_SLICE], row[2:])
+    return [dict(zip(TICKET_DAY_COUNTS, counts, strict=True)) for counts in out]
+
+
 def decision_counts(conn: Connection, days: tuple[date, date]) -> dict[str, tuple[int, int]]:
     """Decisions and decisions routed per lead over ``days`` (leads with none left out)."""
     d = decision_days
@@ -575,15 +621,71 @@ def decision_counts(conn: Connection, days: tuple[date, date]) -> dict[str, tupl
         .where(_in(d.c.day, days)).group_by(d.c.unit)) if n}
 
 
-def return_pairs(conn: Connection, days: tuple[date, date],
-                 top: int) -> list[tuple[str, str, int]]:
-    """The ``top`` (returning unit, unit pointed to) pairs by returns over ``days``."""
+#: how many of each month's busiest pairs start the search for the busiest of a period, and
+#: the most pairs the search then reads before it sums every pair of the period instead
+SEED_PAIRS = 100
+MOST_PAIRS = 2_000
+
+
+def _months(days: tuple[date, date]) -> list[date]:
+    """The first days of the calendar months the days touch."""
+    month, last = days[0].replace(day=1), (days[1] - timedelta(days=1)).replace(day=1)
+    out = []
+    while month <= last:
+        out.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def _pair_counts(conn: Connection, days: tuple[date, date],
+                 pairs: Collection[tuple[str, str]] | None,
+                 top: int | None = None) -> list[tuple[str, str, int]]:
     r = return_pair_days
     n = func.sum(r.c.returns).label("n")
-    rows = conn.execute(select(r.c.unit, r.c.target, n).where(_in(r.c.day, days))
-                        .group_by(r.c.unit, r.c.target).having(func.sum(r.c.returns) > 0)
-                        .order_by(n.desc(), r.c.unit, r.c.target).limit(top))
-    return [(a, b, int(c)) for a, b, c in rows]
+    query = (select(r.c.unit, r.c.target, n).where(_in(r.c.day, days))
+             .group_by(r.c.unit, r.c.target).having(func.sum(r.c.returns) > 0))
+    if pairs is not None:
+        query = query.where(tuple_(r.c.unit, r.c.target).in_(sorted(pairs)))
+    if top is not None:
+        query = query.order_by(n.desc(), r.c.unit, r.c.target).limit(top)
+    return [(a, b, int(c)) for a, b, c in conn.execute(query)]
+
+
+def _busiest(conn: Connection, month: date, *, limit: int | None = None,
+             least: int = 1) -> list[tuple[str, str]]:
+    m = return_pair_months
+    query = (select(m.c.unit, m.c.target).where(m.c.month == month, m.c.returns >= least)
+             .order_by(m.c.returns.desc()))
+    return [(a, b) for a, b in conn.execute(query if limit is None else query.limit(limit))]
+
+
+def return_pairs(conn: Connection, days: tuple[date, date],
+                 top: int) -> list[tuple[str, str, int]]:
+    """The ``top`` (returning unit, unit pointed to) pairs by returns over ``days``.
+
+    A city's month holds some hundred thousand pairs, most returned once or twice: summing
+    them all cost more than the rest of the hotspots. Only pairs that can be among the
+    busiest are summed: the ``top``-th largest count L among the months' busiest pairs is a
+    floor for the answer, and a pair that reaches L over k months reaches L / k in one of
+    them (the months' counts come from ``return_pair_months``). Where that prunes nothing
+    (L / k ≤ 1, or too many pairs) every pair of the period is summed."""
+    months = _months(days)
+    seeds = {pair for month in months
+             for pair in _busiest(conn, month, limit=max(SEED_PAIRS, top))}
+    if not seeds:
+        return []
+    counts = sorted((n for *_, n in _pair_counts(conn, days, seeds)), reverse=True)
+    floor = counts[top - 1] if len(counts) >= top else 0
+    least = -(-floor // len(months))  # ceil(floor / k)
+    if least >= 2:
+        candidates: set[tuple[str, str]] = set()
+        for month in months:
+            candidates.update(_busiest(conn, month, least=least))
+            if len(candidates) > MOST_PAIRS:
+                break
+        else:
+            return _pair_counts(conn, days, candidates, top)
+    return _pair_counts(conn, days, None, top)
 
 
 def category_returns(conn: Connection, days: tuple[date, date]) -> dict[str, int]:
@@ -601,8 +703,25 @@ def tickets_total(conn: Connection) -> int:
 
 
 __all__ = [
-    "COUNTED_TYPES", "DISTRICT", "TABLES", "Counts", "Step", "add_to", "apply",
-    "category_returns", "contribution", "count_history", "days_of", "decision_counts",
-    "difference", "fill", "rebuild", "record_change", "return_pairs", "steps_of", "ticket_counts",
+    "COUNTED_TYPES",
+    "DISTRICT",
+    "TABLES",
+    "Counts",
+    "Step",
+    "add_to",
+    "apply",
+    "category_returns",
+    "contribution",
+    "count_history",
+    "days_of",
+    "decision_counts",
+    "difference",
+    "district_counts",
+    "fill",
+    "rebuild",
+    "record_change",
+    "return_pairs",
+    "steps_of",
+    "ticket_counts",
     "tickets_total",
 ]

@@ -99,6 +99,7 @@ disputes = Table(
     Column("state", JSON, nullable=False),  # the full DisputeState (arbitration.disputes)
 )
 Index("ix_disputes_queue", disputes.c.status, disputes.c.stage_deadline)
+Index("ix_disputes_opened_at", disputes.c.opened_at)  # the statistics' periods
 Index("ix_disputes_category", disputes.c.category)
 Index("ix_disputes_ticket", disputes.c.ticket_id)
 
@@ -145,6 +146,7 @@ rulings = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 Index("ix_rulings_category", rulings.c.category)
+Index("ix_rulings_at", rulings.c.at)  # the statistics' periods
 
 #: The process rules of each district (arbitration.policy.Policy as JSON), append-only: one
 #: row per revision; the newest revision is in force.
@@ -237,14 +239,26 @@ ticket_day_links = Table(
 )
 
 #: Returns (退单) per returning unit, the unit they point to (proposed, or dispatched next
-#: once upheld) and the day of the return: the hotspots' return pairs.
+#: once upheld) and the day of the return: the hotspots' return pairs. Keyed by the pair
+#: first: the hotspots read the days of a few pairs (arbitration.rollups.return_pairs).
 return_pair_days = Table(
     "return_pair_days", metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("target", String(64), primary_key=True),
     Column("day", Date, primary_key=True),
+    Column("returns", Integer, nullable=False),
+)
+Index("ix_return_pair_days_day", return_pair_days.c.day)
+
+#: The same per calendar month (its first day): which pairs can be among the busiest.
+return_pair_months = Table(
+    "return_pair_months", metadata,
+    Column("month", Date, primary_key=True),
     Column("unit", String(64), primary_key=True),
     Column("target", String(64), primary_key=True),
     Column("returns", Integer, nullable=False),
 )
+Index("ix_return_pair_months_returns", return_pair_months.c.month, return_pair_months.c.returns)
 
 #: Returns per category of the ticket and day: the hotspots' categories.
 category_return_days = Table(

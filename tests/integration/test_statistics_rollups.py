@@ -282,3 +282,40 @@ def test_migration_0012_fills_the_rollups_from_the_history_already_stored(
             assert statistics.summary(conn, november)["tickets_received"] == 4
     finally:
         engine.dispose()
+
+
+#: returns per (unit, target, day from 1 October): a few pairs over three months, so the
+#: busiest pairs of a period straddling a month's end owe their counts to both months
+pair_rows = st.dictionaries(
+    st.tuples(st.sampled_from(UNITS), st.sampled_from((*UNITS, "JD-DH")), st.integers(0, 80)),
+    st.integers(0, 9), max_size=150)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=pair_rows, first=st.integers(0, 60), length=st.integers(1, 60),
+       top=st.integers(1, 5), seeds=st.integers(1, 4), most=st.integers(1, 40))
+def test_the_busiest_return_pairs_are_found_without_summing_every_pair(
+        connection: Connection, monkeypatch: pytest.MonkeyPatch,
+        rows: dict[tuple[str, str, int], int], first: int, length: int, top: int, seeds: int,
+        most: int) -> None:
+    """The pruned search (a floor from the months' busiest pairs) answers what summing every
+    pair of the period answers, whatever the counts and however few pairs it starts from."""
+    monkeypatch.setattr(rollups, "SEED_PAIRS", seeds)
+    monkeypatch.setattr(rollups, "MOST_PAIRS", most)
+    transaction = connection.begin()
+    try:
+        delta: rollups.Counts = {}
+        for (unit, target, day), n in rows.items():
+            when = date(2026, 10, 1) + timedelta(days=day)
+            delta[("return_pair_days", (unit, target, when))] = [n]
+            month = delta.setdefault(("return_pair_months", (when.replace(day=1), unit, target)),
+                                     [0])
+            month[0] += n
+        rollups.apply(connection, delta)
+        days = (date(2026, 10, 1) + timedelta(days=first),
+                date(2026, 10, 1) + timedelta(days=first + length))
+        assert (rollups.return_pairs(connection, days, top)
+                == rollups._pair_counts(connection, days, None, top))
+    finally:
+        transaction.rollback()

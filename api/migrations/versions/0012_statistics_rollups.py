@@ -66,18 +66,31 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('day', 'next_day', 'unit', name=op.f('pk_ticket_day_links'))
     )
     op.create_table('return_pair_days',
+    sa.Column('unit', sa.String(length=64), nullable=False),
+    sa.Column('target', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('returns', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('unit', 'target', 'day', name=op.f('pk_return_pair_days'))
+    )
+    op.create_index('ix_return_pair_days_day', 'return_pair_days', ['day'])
+    op.create_table('return_pair_months',
+    sa.Column('month', sa.Date(), nullable=False),
     sa.Column('unit', sa.String(length=64), nullable=False),
     sa.Column('target', sa.String(length=64), nullable=False),
     sa.Column('returns', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('day', 'unit', 'target', name=op.f('pk_return_pair_days'))
+    sa.PrimaryKeyConstraint('month', 'unit', 'target', name=op.f('pk_return_pair_months'))
     )
+    op.create_index('ix_return_pair_months_returns', 'return_pair_months',
+                    ['month', 'returns'])
     op.create_table('category_return_days',
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('category', sa.String(length=64), nullable=False),
     sa.Column('returns', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'category', name=op.f('pk_category_return_days'))
     )
+    # the statistics' periods over the disputes and rulings, which stay queries
+    op.create_index('ix_disputes_opened_at', 'disputes', ['opened_at'])
+    op.create_index('ix_rulings_at', 'rulings', ['at'])
     from arbitration.rollups import fill
 
     conn = op.get_bind()
@@ -85,7 +98,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_rulings_at', table_name='rulings')
+    op.drop_index('ix_disputes_opened_at', table_name='disputes')
     op.drop_table('category_return_days')
+    op.drop_index('ix_return_pair_months_returns', table_name='return_pair_months')
+    op.drop_table('return_pair_months')
+    op.drop_index('ix_return_pair_days_day', table_name='return_pair_days')
     op.drop_table('return_pair_days')
     op.drop_table('ticket_day_links')
     op.drop_table('ticket_days')
