@@ -51,9 +51,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Float,
     Select,
     and_,
     case,
+    cast,
     func,
     literal,
     or_,
@@ -560,7 +562,8 @@ def _dispute_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str
     for unit, (n,) in lost.items():
         out[unit or ""]["disputes_lost"] = n
 
-    timed = select(r.c.dispute_id, _hours(conn, r.c.at, d.c.opened_at).label("h")).join_from(
+    timed = select(r.c.dispute_id,
+                   cast(_hours(conn, r.c.at, d.c.opened_at), Float).label("h")).join_from(
         r, d, d.c.id == r.c.dispute_id).where(_within(r.c.at, period))
     if by_unit:
         base = timed.add_columns(dp.c.unit.label("k")).join(
@@ -570,8 +573,8 @@ def _dispute_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str
     # One pass for the count, the mean and the median (the middle one or two): two grouped
     # queries, one of them ranking every row, cost a city's month several times more.
     lead_times: dict[str, list[float]] = defaultdict(list)
-    for k, h in conn.execute(select(base.c.k, base.c.h)):
-        lead_times[k or ""].append(float(h))
+    for k, h in conn.execute(select(base.c.k, base.c.h)).all():
+        lead_times[k or ""].append(h)
     for unit, values in lead_times.items():
         values.sort()
         n = len(values)
