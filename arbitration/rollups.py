@@ -42,6 +42,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
@@ -359,22 +360,55 @@ def _zone_and_parties(conn: Connection, ticket_id: str, opened: Collection[str]
             (after, bool(found)))
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a writer read with the ticket's row (:func:`known_columns`): the rollups' zone
+    and whether any dispute is about the ticket. When there is none, :func:`record_change`
+    reads nothing more (one round trip less per event)."""
+
+    timezone: str | None
+    disputed: bool
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any] | None) -> Known | None:
+        """From the row read with :func:`known_columns` (None: no row was read)."""
+        if row is None:
+            return None
+        return cls(row["rollup_timezone"], bool(row["rollup_disputed"]))
+
+
+def known_columns(ticket_id: Any) -> list[Any]:
+    """Columns a writer adds to its read of the ticket's row: :class:`Known`'s."""
+    zone_name = (select(rollup_zone.c.timezone).where(rollup_zone.c.id == base.ZONE_ROW)
+                 .scalar_subquery().label("rollup_timezone"))
+    disputed = (select(disputes.c.id).where(disputes.c.ticket_id == ticket_id).exists()
+                .label("rollup_disputed"))
+    return [zone_name, disputed]
+
+
 def record_change(conn: Connection, ticket_id: str, *,
                   before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]],
                   category_before: str | None, category_after: str | None,
-                  opened: Collection[str] = ()) -> None:
+                  opened: Collection[str] = (), known: Known | None = None) -> None:
     """Add to the counters what changed for one ticket, in the caller's transaction:
     ``before`` and ``after`` are its history (``after`` extends ``before``), the categories
-    its projection had, and ``opened`` the ids of disputes about it opened since ``before``
-    (their parties are read from the database). Call it after the write's audit entry
-    (see the module's docstring)."""
+    its projection had, ``opened`` the ids of disputes about it opened since ``before``
+    (their parties are read from the database), and ``known`` what was read with the
+    ticket's row before them. Call it after the write's audit entry (see the module's
+    docstring)."""
     if not after:
         return
     new = after[len(before):]
     if (before and not opened and category_before == category_after
             and not any(event["type"] in COUNTED_TYPES for event in new)):
         return  # signed, completed, dispute events: no count changes
-    tz, (was, was_disputed), (now, now_disputed) = _zone_and_parties(conn, ticket_id, opened)
+    if known is not None and not known.disputed and not opened:
+        tz = zone(known.timezone) if known.timezone else None
+        none: set[str] = set()
+        (was, was_disputed), (now, now_disputed) = (none, False), (none, False)
+    else:
+        tz, (was, was_disputed), (now, now_disputed) = _zone_and_parties(conn, ticket_id,
+                                                                          opened)
     if tz is None:
         return
     old = contribution(steps_of(before, tz), category=category_before, parties=was,
@@ -703,10 +737,12 @@ def tickets_total(conn: Connection) -> int:
 
 
 __all__ = [
+    "ALL_TABLES",
     "COUNTED_TYPES",
     "DISTRICT",
     "TABLES",
     "Counts",
+    "Known",
     "Step",
     "add_to",
     "apply",
@@ -718,9 +754,11 @@ __all__ = [
     "difference",
     "district_counts",
     "fill",
+    "known_columns",
     "rebuild",
     "record_change",
     "return_pairs",
+    "step",
     "steps_of",
     "ticket_counts",
     "tickets_total",

@@ -305,7 +305,11 @@ def _fold(ticket_id: str,
 
 
 def _lock_ticket(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(tickets.c.ticket_id, tickets.c.event_count)
+    """The ticket's row, locked, with what its statistics need to know
+    (:class:`arbitration.rollups.Known`): read in the same statement, it costs no round
+    trip of its own."""
+    row = conn.execute(select(tickets.c.ticket_id, tickets.c.event_count,
+                              *rollups.known_columns(tickets.c.ticket_id))
                        .where(tickets.c.ticket_id == ticket_id)
                        .with_for_update()).mappings().first()
     return dict(row) if row is not None else None
@@ -460,7 +464,7 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
     # after the audit entry, which locks the chain's head (see arbitration.rollups)
     rollups.record_change(conn, ticket_id, before=before.history, after=state.history,
                           category_before=before.category, category_after=state.category,
-                          opened=new_disputes)
+                          opened=new_disputes, known=rollups.Known.of(row))
     return state
 
 

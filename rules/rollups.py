@@ -8,7 +8,7 @@ PostgreSQL — in the transaction that stores what changed the count, so the cou
 roll back with it. Rows are added to in key order, so two writers never wait for each other
 in a cycle.
 
->>> from datetime import UTC
+>>> from datetime import UTC, datetime
 >>> def made(hour, lead, status):
 ...     return {"created_at": datetime(2026, 11, 1, hour, tzinfo=UTC), "lead": lead,
 ...             "status": status}
