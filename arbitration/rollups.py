@@ -74,6 +74,9 @@ from arbitration.tables import (
     RECEIPT_COUNTS,
     TICKET_DAY_COUNTS,
     category_return_days,
+    dispute_category_days,
+    dispute_days,
+    dispute_pair_days,
     dispute_parties,
     disputes,
     return_pair_days,
@@ -114,6 +117,9 @@ TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "return_pair_days": (return_pair_days, ("unit", "target", "day"), ("returns",)),
     "return_pair_months": (return_pair_months, ("month", "unit", "target"), ("returns",)),
     "category_return_days": (category_return_days, ("day", "category"), ("returns",)),
+    "dispute_days": (dispute_days, ("day", "unit"), ("disputes",)),
+    "dispute_pair_days": (dispute_pair_days, ("day", "unit", "other"), ("disputes",)),
+    "dispute_category_days": (dispute_category_days, ("day", "category"), ("disputes",)),
 }
 
 
@@ -277,6 +283,29 @@ def contribution(steps: Sequence[Step], *, category: str | None = None,
     return out
 
 
+def dispute_contribution(day: date, parties: Iterable[str], category: str | None, *,
+                         into: Counts | None = None) -> Counts:
+    """What a dispute opened on ``day`` adds: one for the district and for each party, one
+    for each pair of parties (in code order; readers order pairs as the database does) and
+    one for its category.
+
+    >>> c = dispute_contribution(date(2026, 11, 2), ["B", "A", "B"], "0301")
+    >>> [(table, key[1:]) for (table, key), (n,) in sorted(c.items())]
+    [('dispute_category_days', ('0301',)), ('dispute_days', ('',)), ('dispute_days', ('A',)), \
+('dispute_days', ('B',)), ('dispute_pair_days', ('A', 'B'))]
+    """
+    out: Counts = {} if into is None else into
+    units = sorted(set(parties))
+    for key in (DISTRICT, *units):
+        _row(out, "dispute_days", (day, key), 1)[0] += 1
+    for i, unit in enumerate(units):
+        for other in units[i + 1:]:
+            _row(out, "dispute_pair_days", (day, unit, other), 1)[0] += 1
+    if category is not None:
+        _row(out, "dispute_category_days", (day, category), 1)[0] += 1
+    return out
+
+
 def difference(after: Counts, before: Counts) -> Counts:
     """``after`` − ``before``, without the counters that do not change.
 
@@ -420,6 +449,15 @@ def record_change(conn: Connection, ticket_id: str, *,
         apply(conn, delta)
 
 
+def count_dispute(conn: Connection, *, opened_at: datetime, parties: Iterable[str],
+                  category: str | None) -> None:
+    """Add a dispute just opened to the counters, in the caller's transaction (after its
+    audit entry)."""
+    tz = read_zone(conn)
+    if tz is not None:
+        apply(conn, dispute_contribution(opened_at.astimezone(tz).date(), parties, category))
+
+
 # -- SQL: counting everything again ---------------------------------------------------------
 
 
@@ -499,11 +537,29 @@ def _all_parties(conn: Connection) -> dict[str, set[str]]:
     return out
 
 
+def _count_disputes(conn: Connection, tz: ZoneInfo, total: Counts) -> None:
+    """Every dispute's :func:`dispute_contribution`, into ``total``."""
+    d, dp = disputes, dispute_parties
+    day_of = _days_in(tz)
+    found: dict[str, tuple[date, str | None, list[str]]] = {}
+    for dispute_id, opened_at, category, unit in conn.execute(
+            select(d.c.id, type_coerce(d.c.opened_at, String), d.c.category, dp.c.unit)
+            .select_from(d.outerjoin(dp, dp.c.dispute_id == d.c.id))):
+        entry = found.get(dispute_id)
+        if entry is None:
+            entry = found[dispute_id] = (day_of(opened_at), category, [])
+        if unit is not None:
+            entry[2].append(unit)
+    for day, category, units in found.values():
+        dispute_contribution(day, units, category, into=total)
+
+
 def count_history(conn: Connection, tz: ZoneInfo) -> Counts:
-    """Every ticket's :func:`contribution`, summed, from the history."""
+    """Every ticket's :func:`contribution` and every dispute's, summed, from the history."""
     parties = _all_parties(conn)
     categories = _categories(conn)
     total: Counts = {}
+    _count_disputes(conn, tz, total)
     for steps, ticket_id in _tickets(conn, tz):
         units = parties.get(ticket_id)
         contribution(steps, category=categories.get(ticket_id), parties=units or (),
@@ -527,7 +583,8 @@ def _count_decisions(conn: Connection, tz: ZoneInfo) -> dict[tuple[date, str], l
 
 #: every counter table, the decisions' too
 ALL_TABLES = (ticket_days, ticket_day_links, return_pair_days, return_pair_months,
-              category_return_days, decision_days)
+              category_return_days, dispute_days, dispute_pair_days, dispute_category_days,
+              decision_days)
 
 
 def fill(conn: Connection, timezone: str = base.DEFAULT_TIMEZONE) -> dict[str, int]:
@@ -620,8 +677,8 @@ def ticket_counts(conn: Connection, days: tuple[date, date], *,
 
 def district_counts(conn: Connection,
                     spans: Sequence[tuple[date, date]]) -> list[dict[str, int]]:
-    """The district's ticket counts over each of consecutive spans of days (the weeks of a
-    trend), from one pass over their days and links."""
+    """The district's ticket counts, and its disputes opened (``disputes``), over each of
+    consecutive spans of days (the weeks of a trend), from one pass over their days."""
     if not spans:
         return []
     whole = (spans[0][0], spans[-1][1])
@@ -644,7 +701,13 @@ def district_counts(conn: Connection,
         if row[1] < spans[i][1]:  # both days in the span
             counts = out[i]
             counts[_RECEIPT_SLICE] = map(add, counts[_RECEIPT_SLICE], row[2:])
-    return [dict(zip(TICKET_DAY_COUNTS, counts, strict=True)) for counts in out]
+    opened = [0] * len(spans)
+    for day, n in conn.execute(select(dispute_days.c.day, dispute_days.c.disputes)
+                               .where(_in(dispute_days.c.day, whole),
+                                      dispute_days.c.unit == DISTRICT)):
+        opened[span_of(day)] += n
+    return [{**dict(zip(TICKET_DAY_COUNTS, counts, strict=True)), "disputes": n}
+            for counts, n in zip(out, opened, strict=True)]
 
 
 def decision_counts(conn: Connection, days: tuple[date, date]) -> dict[str, tuple[int, int]]:
@@ -730,6 +793,38 @@ def category_returns(conn: Connection, days: tuple[date, date]) -> dict[str, int
         .group_by(c.c.category)) if n}
 
 
+def dispute_counts(conn: Connection, days: tuple[date, date], *,
+                   district: bool) -> dict[str, int]:
+    """Disputes opened over ``days`` per party (or the district's, key ``""``)."""
+    c = dispute_days
+    key = c.c.unit == DISTRICT if district else c.c.unit != DISTRICT
+    return {unit: int(n) for unit, n in conn.execute(
+        select(c.c.unit, func.sum(c.c.disputes)).where(_in(c.c.day, days), key)
+        .group_by(c.c.unit)) if n}
+
+
+def dispute_pairs(conn: Connection, days: tuple[date, date],
+                  top: int) -> list[tuple[str, str, int]]:
+    """The ``top`` pairs of parties by disputes opened over ``days``, each pair in the
+    database's order (as the hotspots query orders it)."""
+    c = dispute_pair_days
+    first = case((c.c.unit < c.c.other, c.c.unit), else_=c.c.other).label("first")
+    second = case((c.c.unit < c.c.other, c.c.other), else_=c.c.unit).label("second")
+    n = func.sum(c.c.disputes).label("n")
+    rows = conn.execute(select(first, second, n).where(_in(c.c.day, days))
+                        .group_by(first, second).having(func.sum(c.c.disputes) > 0)
+                        .order_by(n.desc(), first, second).limit(top))
+    return [(a, b, int(k)) for a, b, k in rows]
+
+
+def dispute_categories(conn: Connection, days: tuple[date, date]) -> dict[str, int]:
+    """Disputes opened over ``days`` per category."""
+    c = dispute_category_days
+    return {code: int(n) for code, n in conn.execute(
+        select(c.c.category, func.sum(c.c.disputes)).where(_in(c.c.day, days))
+        .group_by(c.c.category)) if n}
+
+
 def tickets_total(conn: Connection) -> int:
     """The number of tickets ever (each counted on the day of its first event)."""
     return int(conn.execute(select(func.coalesce(func.sum(ticket_days.c.tickets), 0))
@@ -748,10 +843,15 @@ __all__ = [
     "apply",
     "category_returns",
     "contribution",
+    "count_dispute",
     "count_history",
     "days_of",
     "decision_counts",
     "difference",
+    "dispute_categories",
+    "dispute_contribution",
+    "dispute_counts",
+    "dispute_pairs",
     "district_counts",
     "fill",
     "known_columns",

@@ -789,6 +789,7 @@ def _insert_dispute(conn: Connection, *, reason: str, parties: Sequence[str],
     audit.record(conn, actor=actor, action="dispute_opened", subject=f"dispute:{dispute_id}",
                  before=None, after=state.as_dict() | {"interim_owner": interim_owner,
                                                         "decision_id": decision_id}, at=now)
+    rollups.count_dispute(conn, opened_at=now, parties=state.parties, category=category)
     return dispute_id
 
 

@@ -538,13 +538,24 @@ def _return_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str,
     return out
 
 
-def _dispute_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
-    dp, d, r = dispute_parties, disputes, rulings
-    out: dict[str, Any] = defaultdict(dict)
+def _opened_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    """Disputes opened in the period, per party or for the district."""
+    dp, d = dispute_parties, disputes
     if by_unit:
         opened = _rows(conn, select(dp.c.unit, func.count())
                        .join_from(dp, d, d.c.id == dp.c.dispute_id)
                        .where(_within(d.c.opened_at, period)).group_by(dp.c.unit))
+    else:
+        opened = _rows(conn, select(literal(""), func.count())
+                       .where(_within(d.c.opened_at, period)))
+    return {unit or "": {"disputes": n} for unit, (n,) in opened.items()}
+
+
+def _ruling_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str, Any]:
+    """Disputes won and lost by the rulings of the period, and their lead times."""
+    dp, d, r = dispute_parties, disputes, rulings
+    out: dict[str, Any] = defaultdict(dict)
+    if by_unit:
         won = _rows(conn, select(dp.c.unit, func.count())
                     .join_from(dp, r, r.c.dispute_id == dp.c.dispute_id)
                     .where(_within(r.c.at, period), r.c.lead != dp.c.unit)
@@ -554,11 +565,7 @@ def _dispute_counts(conn: Connection, period: Period, by_unit: bool) -> dict[str
         for unit, (n,) in won.items():
             out[unit or ""]["disputes_won"] = n
     else:
-        opened = _rows(conn, select(literal(""), func.count())
-                       .where(_within(d.c.opened_at, period)))
         lost = _rows(conn, select(literal(""), func.count()).where(_within(r.c.at, period)))
-    for unit, (n,) in opened.items():
-        out[unit or ""]["disputes"] = n
     for unit, (n,) in lost.items():
         out[unit or ""]["disputes_lost"] = n
 
@@ -602,6 +609,8 @@ def _rolled_up(days: tuple[date, date]) -> Any:
             values = {k: v for k, v in found.items() if k != "tickets"}
             values["out_of_scope"] = found["tickets_received"] - found["tickets_in_scope"]
             out[unit] = values
+        for unit, n in rollups.dispute_counts(conn, days, district=not by_unit).items():
+            out.setdefault(unit, {})["disputes"] = n
         made = rollups.decision_counts(conn, days)
         if by_unit:
             for unit, (n, routed) in made.items():
@@ -626,8 +635,9 @@ def count(conn: Connection, period: Period, *, by_unit: bool = True,
     disputes and rulings; any other period, or ``rolled_up=False``, counts from the history
     (the reference the rollups are tested against)."""
     days = _days(conn, period, rolled_up)
-    parts = ((_dispatch_counts, _return_counts, _dispute_counts, _decision_counts)
-             if days is None else (_rolled_up(days), _dispute_counts))
+    parts = ((_dispatch_counts, _return_counts, _opened_counts, _ruling_counts,
+              _decision_counts)
+             if days is None else (_rolled_up(days), _ruling_counts))
     merged: dict[str, dict[str, Any]] = defaultdict(dict)
     for part in parts:
         for unit, values in part(conn, period, by_unit).items():
@@ -723,9 +733,8 @@ def weekly_trends(conn: Connection, period: Period, *, timezone: str = "Asia/Sha
     weeks = iso_weeks(period, timezone=timezone)
     spans = [_days(conn, week, rolled_up) for _, week in weeks]
     if weeks and all(span is not None for span in spans):
-        counted = [_trend_counts(conn, week, found) for (_, week), found in zip(
-            weeks, rollups.district_counts(conn, [s for s in spans if s is not None]),
-            strict=True)]
+        counted = [_trend_counts(found) for found in rollups.district_counts(
+            conn, [span for span in spans if span is not None])]
     else:
         counted = [count(conn, week, by_unit=False, rolled_up=rolled_up)[0] for _, week in weeks]
     out: list[dict[str, Any]] = []
@@ -737,13 +746,11 @@ def weekly_trends(conn: Connection, period: Period, *, timezone: str = "Asia/Sha
                     **{key: r[key] for key, _ in TREND_COLUMNS if key in r}})
     return out
 
-def _trend_counts(conn: Connection, week: Period, found: Mapping[str, int]) -> UnitCounts:
-    """A week's district counts from the rollups' sums, with the disputes opened in it."""
+def _trend_counts(found: Mapping[str, int]) -> UnitCounts:
+    """A week's district counts from the rollups' sums."""
     values = {k: v for k, v in found.items() if k != "tickets"}
     values["out_of_scope"] = found["tickets_received"] - found["tickets_in_scope"]
-    opened = conn.execute(select(func.count()).select_from(disputes)
-                          .where(_within(disputes.c.opened_at, week))).scalar_one()
-    return UnitCounts(None, disputes=int(opened), **values)
+    return UnitCounts(None, **values)
 
 
 # -- SQL: hotspots --------------------------------------------------------------------------
@@ -777,6 +784,12 @@ def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP,
              rolled_up: bool = True) -> Hotspots:
     """The ``top`` unit pairs and categories of the period by disputes and returns (the
     returns summed from the rollups for a period of whole local days, as :func:`count`)."""
+    days = _days(conn, period, rolled_up)
+    if days is not None:
+        return _ranked(rollups.dispute_pairs(conn, days, top),
+                       rollups.return_pairs(conn, days, top),
+                       rollups.category_returns(conn, days),
+                       rollups.dispute_categories(conn, days), top)
     p1, p2 = dispute_parties.alias("p1"), dispute_parties.alias("p2")
     d = disputes
     n = func.count().label("n")
@@ -790,10 +803,6 @@ def hotspots(conn: Connection, period: Period, *, top: int = DEFAULT_TOP,
         select(d.c.category, func.count())
         .where(_within(d.c.opened_at, period), d.c.category.isnot(None))
         .group_by(d.c.category)).all())
-    days = _days(conn, period, rolled_up)
-    if days is not None:
-        return _ranked(dispute_pairs, rollups.return_pairs(conn, days, top),
-                       rollups.category_returns(conn, days), by_disputes, top)
 
     # Per return: its review and the dispatch after that (the next unit once upheld).
     by, order = te.c.ticket_id, te.c.seq

@@ -267,3 +267,26 @@ category_return_days = Table(
     Column("category", String(64), primary_key=True),
     Column("returns", Integer, nullable=False),
 )
+
+#: Disputes opened per day and party (unit "" the district: each dispute once), per pair of
+#: parties (the pair in either order: readers order it) and per category. A dispute's day,
+#: parties and category never change, so each is counted once, when it is opened.
+dispute_days = Table(
+    "dispute_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
+)
+dispute_pair_days = Table(
+    "dispute_pair_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("other", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
+)
+dispute_category_days = Table(
+    "dispute_category_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
+)

@@ -88,7 +88,26 @@ def upgrade() -> None:
     sa.Column('returns', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'category', name=op.f('pk_category_return_days'))
     )
-    # the statistics' periods over the disputes and rulings, which stay queries
+    op.create_table('dispute_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('unit', sa.String(length=64), nullable=False),
+    sa.Column('disputes', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'unit', name=op.f('pk_dispute_days'))
+    )
+    op.create_table('dispute_pair_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('unit', sa.String(length=64), nullable=False),
+    sa.Column('other', sa.String(length=64), nullable=False),
+    sa.Column('disputes', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'unit', 'other', name=op.f('pk_dispute_pair_days'))
+    )
+    op.create_table('dispute_category_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('category', sa.String(length=64), nullable=False),
+    sa.Column('disputes', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'category', name=op.f('pk_dispute_category_days'))
+    )
+    # the statistics' periods over the rulings and disputes, which stay queries
     op.create_index('ix_disputes_opened_at', 'disputes', ['opened_at'])
     op.create_index('ix_rulings_at', 'rulings', ['at'])
     from arbitration.rollups import fill
@@ -98,6 +117,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('dispute_category_days')
+    op.drop_table('dispute_pair_days')
+    op.drop_table('dispute_days')
     op.drop_index('ix_rulings_at', table_name='rulings')
     op.drop_index('ix_disputes_opened_at', table_name='disputes')
     op.drop_table('category_return_days')
