@@ -729,6 +729,19 @@ def cmd_policy_calendar(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_stats_rebuild(args: argparse.Namespace) -> int:
+    from arbitration import rollups
+
+    with _services() as services:
+        timezone = args.timezone or services.router.current().settings.timezone
+        written = rollups.rebuild(services.db, timezone)
+    print(f"已按 {timezone} 的自然日重新统计汇总表（来自全部工单与派单决定的历史）：")
+    for table, rows in written.items():
+        print(f"  {table}: {rows} 行")
+    print("整日的统计期间（该时区零点起止）按汇总表计算，其余期间仍按历史逐条计算。")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(make_engine(settings.database_url))
@@ -872,6 +885,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", dest="dry_run", action="store_true",
                    help="count only; change nothing")
     s.set_defaults(func=cmd_privacy_purge)
+    stats = sub.add_parser("stats", help="dispatch-quality statistics").add_subparsers(
+        dest="stats", required=True)
+    s = stats.add_parser("rebuild", help="count the statistics' daily rollups again from the "
+                         "history (after a bulk load, or in another time zone)")
+    s.add_argument("--timezone", help="count by this zone's local days (default: the "
+                   "matrix's settings.timezone)")
+    s.set_defaults(func=cmd_stats_rebuild)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     s = db.add_parser("upgrade", help="apply migrations")
     s.set_defaults(func=cmd_db_upgrade)

@@ -55,7 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from arbitration import audit
+from arbitration import audit, rollups
 from arbitration import disputes as dispute_rules
 from arbitration.calendar import is_provisional, library_years, missing_years, to_local
 from arbitration.disputes import (
@@ -305,7 +305,11 @@ def _fold(ticket_id: str,
 
 
 def _lock_ticket(conn: Connection, ticket_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(tickets.c.ticket_id, tickets.c.event_count)
+    """The ticket's row, locked, with what its statistics need to know
+    (:class:`arbitration.rollups.Known`): read in the same statement, it costs no round
+    trip of its own."""
+    row = conn.execute(select(tickets.c.ticket_id, tickets.c.event_count,
+                              *rollups.known_columns(tickets.c.ticket_id))
                        .where(tickets.c.ticket_id == ticket_id)
                        .with_for_update()).mappings().first()
     return dict(row) if row is not None else None
@@ -426,12 +430,14 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
     _append_event(conn, state, count + 1, event, actor=actor, now=now, policy=policy,
                   territorial_unit=territorial_unit)
     count += 1
+    new_disputes: list[str] = []
     for effect in outcome.effects:
         if isinstance(effect, OpenDispute):
-            dispute_id = open_dispute_record(
+            dispute_id = _insert_dispute(
                 conn, reason=effect.reason, parties=effect.parties, ticket_id=ticket_id,
                 category=effect.category, area=effect.area, interim_owner=effect.interim_owner,
                 decision_id=None, actor=actor, now=effect.at, policy=policy)
+            new_disputes.append(dispute_id)
             opened = Event(EventType.DISPUTE_OPENED, effect.at, unit=effect.interim_owner,
                            dispute_id=dispute_id)
             state = apply(state, opened, policy, territorial_unit=territorial_unit).state
@@ -455,6 +461,10 @@ def record_ticket_event(conn: Connection, *, ticket_id: str, event: Event, actor
     audit.record(conn, actor=actor, action="ticket_event", subject=f"ticket:{ticket_id}",
                  before=_summary(before) if row is not None else None,
                  after={"event": event.as_dict(), "state": _summary(state)}, at=now)
+    # after the audit entry, which locks the chain's head (see arbitration.rollups)
+    rollups.record_change(conn, ticket_id, before=before.history, after=state.history,
+                          category_before=before.category, category_after=state.category,
+                          opened=new_disputes, known=rollups.Known.of(row))
     return state
 
 
@@ -739,7 +749,26 @@ def open_dispute_record(conn: Connection, *, reason: str, parties: Sequence[str]
                         interim_owner: str | None, decision_id: str | None, actor: str,
                         now: datetime, policy: Policy) -> str:
     """Open a dispute (due to be claimed within the policy's ``open`` deadline) and return
-    its new id. Does not touch the ticket: the caller records ``dispute_opened`` on it."""
+    its new id. Does not touch the ticket: the caller records ``dispute_opened`` on it. The
+    ticket's statistics count it disputed from now on (:mod:`arbitration.rollups`)."""
+    dispute_id = _insert_dispute(
+        conn, reason=reason, parties=parties, ticket_id=ticket_id, category=category, area=area,
+        interim_owner=interim_owner, decision_id=decision_id, actor=actor, now=now,
+        policy=policy)
+    if ticket_id is not None:
+        _lock_ticket(conn, ticket_id)  # its history stays as read until the counts are added
+        state, _, _ = _replay(conn, ticket_id)
+        rollups.record_change(conn, ticket_id, before=state.history, after=state.history,
+                              category_before=state.category, category_after=state.category,
+                              opened=(dispute_id,))
+    return dispute_id
+
+
+def _insert_dispute(conn: Connection, *, reason: str, parties: Sequence[str],
+                    ticket_id: str | None, category: str | None, area: str | None,
+                    interim_owner: str | None, decision_id: str | None, actor: str,
+                    now: datetime, policy: Policy) -> str:
+    """:func:`open_dispute_record` without the statistics (its caller counts them)."""
     dispute_id = new_dispute_id(now, policy.tz)
     state = dispute_rules.open_dispute(dispute_id, parties=parties, reason=reason,
                                        opened_at=now, ticket_id=ticket_id, category=category,
@@ -760,6 +789,7 @@ def open_dispute_record(conn: Connection, *, reason: str, parties: Sequence[str]
     audit.record(conn, actor=actor, action="dispute_opened", subject=f"dispute:{dispute_id}",
                  before=None, after=state.as_dict() | {"interim_owner": interim_owner,
                                                         "decision_id": decision_id}, at=now)
+    rollups.count_dispute(conn, opened_at=now, parties=state.parties, category=category)
     return dispute_id
 
 

@@ -1,9 +1,10 @@
 """SQLAlchemy tables of the arbitration layer: tickets and their events, disputes, rulings,
-idempotency keys and the audit log (append-only, hash-chained)."""
+idempotency keys and the audit log (append-only, hash-chained), and the statistics' daily
+counters (arbitration.rollups)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Date, Index, Integer, String, Table, Text
 
 from jurisdiction.tables import UTCDateTime, metadata
 
@@ -98,6 +99,7 @@ disputes = Table(
     Column("state", JSON, nullable=False),  # the full DisputeState (arbitration.disputes)
 )
 Index("ix_disputes_queue", disputes.c.status, disputes.c.stage_deadline)
+Index("ix_disputes_opened_at", disputes.c.opened_at)  # the statistics' periods
 Index("ix_disputes_category", disputes.c.category)
 Index("ix_disputes_ticket", disputes.c.ticket_id)
 
@@ -144,6 +146,7 @@ rulings = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 Index("ix_rulings_category", rulings.c.category)
+Index("ix_rulings_at", rulings.c.at)  # the statistics' periods
 
 #: The process rules of each district (arbitration.policy.Policy as JSON), append-only: one
 #: row per revision; the newest revision is in force.
@@ -196,4 +199,94 @@ change_set_events = Table(
     Column("actor", String(200), nullable=False),
     Column("actor_id", String(100), nullable=False),
     Column("payload", JSON, nullable=False),
+)
+
+# -- statistics rollups: counters per local day (arbitration.rollups, docs/statistics.md) -------
+
+#: Counts of a ticket's events (kept per event) …
+EVENT_COUNTS = ("dispatches_received", "returns_requested", "returns_reviewed",
+                "returns_rejected")
+#: … of the tickets a unit received (each receipt day +1, each link between two of them −1) …
+RECEIPT_COUNTS = ("tickets_received", "dispatches_of_received", "tickets_in_scope",
+                  "tickets_returned", "disputed_tickets", "out_of_scope_informed",
+                  "out_of_scope_terminated", "out_of_scope_transferred")
+#: … of the tickets first dispatched (to the unit) that day, and of every ticket on the day of
+#: its first event (the district's row only: the number of tickets ever)
+FIRST_COUNTS = ("first_receipts", "first_dispatch_stood")
+TICKET_DAY_COUNTS = (*EVENT_COUNTS, *RECEIPT_COUNTS, *FIRST_COUNTS, "tickets")
+
+
+def _counts(names: tuple[str, ...]) -> list[Column[int]]:
+    return [Column(name, Integer, nullable=False) for name in names]
+
+
+#: Per unit and local day; unit "" is the district, which counts each ticket once.
+ticket_days = Table(
+    "ticket_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    *_counts(TICKET_DAY_COUNTS),
+)
+
+#: A ticket received by a unit on two days counts once in a period holding both: the link
+#: between consecutive receipt days takes back what the later day added.
+ticket_day_links = Table(
+    "ticket_day_links", metadata,
+    Column("day", Date, primary_key=True),
+    Column("next_day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    *_counts(RECEIPT_COUNTS),
+)
+
+#: Returns (退单) per returning unit, the unit they point to (proposed, or dispatched next
+#: once upheld) and the day of the return: the hotspots' return pairs. Keyed by the pair
+#: first: the hotspots read the days of a few pairs (arbitration.rollups.return_pairs).
+return_pair_days = Table(
+    "return_pair_days", metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("target", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("returns", Integer, nullable=False),
+)
+Index("ix_return_pair_days_day", return_pair_days.c.day)
+
+#: The same per calendar month (its first day): which pairs can be among the busiest.
+return_pair_months = Table(
+    "return_pair_months", metadata,
+    Column("month", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("target", String(64), primary_key=True),
+    Column("returns", Integer, nullable=False),
+)
+Index("ix_return_pair_months_returns", return_pair_months.c.month, return_pair_months.c.returns)
+
+#: Returns per category of the ticket and day: the hotspots' categories.
+category_return_days = Table(
+    "category_return_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("returns", Integer, nullable=False),
+)
+
+#: Disputes opened per day and party (unit "" the district: each dispute once), per pair of
+#: parties (the pair in either order: readers order it) and per category. A dispute's day,
+#: parties and category never change, so each is counted once, when it is opened.
+dispute_days = Table(
+    "dispute_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
+)
+dispute_pair_days = Table(
+    "dispute_pair_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("other", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
+)
+dispute_category_days = Table(
+    "dispute_category_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("disputes", Integer, nullable=False),
 )

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import func, insert, make_url, select
 
 from api.db import make_engine
-from arbitration import rulings, service
+from arbitration import rollups, rulings, service
 from arbitration.policy import DEFAULT_POLICY
 from arbitration.rulings import Generalize, RulingRequest
 from arbitration.tables import ticket_events, tickets
@@ -125,6 +125,16 @@ def _store(url: str, matrix: Matrix, city: dict[str, Any], args: argparse.Namesp
         db.dispose()
     print(f"stored {stored:,} decisions and {args.open_tickets:,} open tickets in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
+    # the statistics' daily counters, which quanze's own writers keep, for rows inserted
+    # behind their back (as migration 0012 fills them)
+    started = time.perf_counter()
+    db = make_engine(url)
+    try:
+        with db.begin() as conn:
+            rollups.fill(conn)
+    finally:
+        db.dispose()
+    print(f"filled the statistics rollups in {time.perf_counter() - started:.1f} s", flush=True)
     return pool
 
 

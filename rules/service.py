@@ -36,6 +36,7 @@ from jurisdiction.errors import (
 )
 from jurisdiction.model import Intake
 from jurisdiction.model import unit_ref as model_unit_ref
+from rules import rollups
 from rules.compiler import (
     Shard,
     ShardKey,
@@ -586,12 +587,14 @@ def decision_row(document: Mapping[str, Any], ticket: Ticket, request: Mapping[s
         "actor": actor}
 
 
-def record_decision(conn: Connection, document: Mapping[str, Any], ticket: Ticket,
-                    request: Mapping[str, Any], *, actor: str, now: datetime) -> None:
-    """Insert the decision record in the caller's transaction; it is never changed. (One
-    prebuilt statement: building ``insert().values()`` per call cost more than the insert.)"""
-    conn.execute(_INSERT_DECISION, decision_row(document, ticket, request, actor=actor,
-                                                now=now))
+def record_decisions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert decision rows (:func:`decision_row`) in the caller's transaction, and add them
+    to the daily counts the statistics read (:func:`rules.rollups.count_decisions`); a
+    decision is never changed. (One prebuilt statement: building ``insert().values()`` per
+    call cost more than the insert.)"""
+    if rows:
+        conn.execute(_INSERT_DECISION, rows)
+        rollups.count_decisions(conn, rows)
 
 
 class DecisionBatch:
@@ -707,6 +710,8 @@ class DecisionWriter:
         self._processors = [
             (i, process) for i, c in enumerate(columns)
             if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self._zone_sql = rollups.zone_sql(dialect)
+        self._count_sql = rollups.decision_upsert(dialect)
         self._connection: Any = None
         self._lock = threading.Lock()
         self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
@@ -729,14 +734,14 @@ class DecisionWriter:
 
     def _write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         try:
-            self._insert([self._params(row) for row in rows])
+            self._insert(rows)
             return [None] * len(rows)
         except Exception:  # a bad row, or a lost connection: each row once more, alone
             self._discard()
         errors: list[Exception | None] = []
         for row in rows:
             try:
-                self._insert([self._params(row)])
+                self._insert([row])
                 errors.append(None)
             except Exception as exc:
                 self._discard()
@@ -755,7 +760,9 @@ class DecisionWriter:
             return outage
         return exc
 
-    def _insert(self, params: list[list[Any]]) -> None:
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        """The rows and their daily counts (:mod:`rules.rollups`) in one transaction."""
+        params = [self._params(row) for row in rows]
         if self._connection is None:
             self._connection = self._db.raw_connection()
             if self._checkpointer is not None:
@@ -773,6 +780,13 @@ class DecisionWriter:
             if self._begins:
                 cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
             cursor.executemany(self._sql, params)
+            cursor.execute(self._zone_sql)
+            found = cursor.fetchone()
+            if found is not None:
+                counts = rollups.decision_counts(rows, rollups.zone(found[0]))
+                if counts:
+                    cursor.executemany(self._count_sql,
+                                       rollups.decision_params(self._db.dialect, counts))
         finally:
             cursor.close()
         raw.commit()

@@ -1,8 +1,9 @@
-"""SQLAlchemy tables of the rules layer: rule revisions and decisions (append-only)."""
+"""SQLAlchemy tables of the rules layer: rule revisions and decisions (append-only), and the
+decisions' daily counts the statistics read (``decision_days``, ``rollup_zone``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, String, Table, Text
 
 from jurisdiction.tables import UTCDateTime, metadata
 
@@ -57,3 +58,24 @@ Index("ix_decisions_created", decisions.c.created_at)
 Index("ix_decisions_text_kept", decisions.c.created_at,
       sqlite_where=decisions.c.text_removed_at.is_(None),
       postgresql_where=decisions.c.text_removed_at.is_(None))
+
+# -- statistics rollups (arbitration.rollups): counters kept in the writers' transactions ------
+
+#: The time zone whose local days the statistics rollups count by: one row (``id`` 1), written
+#: by migration 0012 and by ``quanze stats rebuild``. Without it nothing is rolled up and every
+#: statistic is counted from the history.
+rollup_zone = Table(
+    "rollup_zone", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("timezone", String(64), nullable=False),
+)
+
+#: Routing decisions per lead (主办) and local day, and those decided by an explicit rule:
+#: added to by every writer of decisions in the transaction that stores them.
+decision_days = Table(
+    "decision_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("decisions", Integer, nullable=False),
+    Column("routed", Integer, nullable=False),
+)

@@ -26,7 +26,7 @@ from rules.service import (
     decision_row,
     get_decision,
     new_decision_id,
-    record_decision,
+    record_decisions,
     replay_decision,
     ticket_from_request,
 )
@@ -73,6 +73,7 @@ def record_many(services: ServicesDep, caller: CallerDep, decided: list[Decided]
     """Record decisions in one transaction, with the arbitration hook: an ambiguous decision
     opens its dispute in the same transaction (the stored document names it)."""
     documents: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     serialise = services.db.dialect.name == "sqlite"
     with (services.write_lock if serialise else contextlib.nullcontext()), \
             admin.write_transaction(services.db) as conn:
@@ -80,8 +81,10 @@ def record_many(services: ServicesDep, caller: CallerDep, decided: list[Decided]
             hook = services.on_decision
             if hook is not None:
                 document = hook(conn, document, decision, ticket, caller.actor, now)
-            record_decision(conn, document, ticket, request, actor=caller.actor, now=now)
+            rows.append(decision_row(document, ticket, request, actor=caller.actor, now=now))
             documents.append(document)
+        # written together, after the hooks: the daily counts are added to in key order
+        record_decisions(conn, rows)
     return documents
 
 

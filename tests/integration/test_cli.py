@@ -75,3 +75,24 @@ def test_route_prints_the_decision_and_keys_create_prints_the_key_last(
     assert main(["keys", "create", "--role", "router", "--name", "hotline"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("qz_")
     assert main(["route", "--category", "nope"]) == 1
+
+
+def test_stats_rebuild_counts_the_rollups_again_in_the_zone_asked_for(
+        cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import select
+
+    from api.db import make_engine
+    from rules.tables import rollup_zone
+
+    assert main(["stats", "rebuild"]) == 0
+    out = capsys.readouterr().out
+    assert "Asia/Shanghai" in out and "ticket_days: 0 行" in out
+    assert main(["stats", "rebuild", "--timezone", "Asia/Urumqi"]) == 0
+    engine = make_engine(cli_db)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(rollup_zone.c.timezone)).scalar_one() == "Asia/Urumqi"
+    finally:
+        engine.dispose()
+    assert main(["stats", "rebuild", "--timezone", "Mars/Olympus"]) == 1
+    assert "无法识别的时区「Mars/Olympus」" in capsys.readouterr().err

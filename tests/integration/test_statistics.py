@@ -13,6 +13,10 @@ The history (November 2026, Beijing time; A = D-CG, B = JD-HP, C = D-ZJ):
   October.
 - Decisions in November: three naming A (two routed, one fallback), one naming B
   (ambiguous); one naming C in October.
+
+The rows are inserted directly, as a bulk load would, then the rollups filled from them
+(``rollups.fill``, migration 0012's); each test of the counts runs once on the rollups and
+once counted from the history (the zone's row removed: nothing rolled up).
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, delete, insert
 
-from arbitration import statistics
+from arbitration import rollups, statistics
 from arbitration.tables import dispute_parties, disputes, rulings, ticket_events, tickets
-from rules.tables import decisions
+from rules.tables import decisions, rollup_zone
 from tests.e2e.test_api_routing import load
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -75,7 +79,16 @@ DECISIONS = [(A, "routed", at(2)), (A, "routed", at(3)), (A, "fallback", at(5)),
              (B, "ambiguous", at(4)), (C, "routed", at(15, month=10))]
 
 
-def insert_history(conn: Connection) -> None:
+def insert_history(conn: Connection, *, rolled_up: bool = True) -> None:
+    insert_rows(conn)
+    if rolled_up:
+        rollups.fill(conn)
+    else:
+        conn.execute(delete(rollup_zone))
+
+
+def insert_rows(conn: Connection) -> None:
+    """The history's rows, and nothing else."""
     for ticket_id, (category, start, events) in HISTORY.items():
         rows = []
         for seq, event in enumerate(events, start=1):
@@ -110,11 +123,11 @@ def insert_history(conn: Connection) -> None:
             actor="test"))
 
 
-@pytest.fixture
-def history(db: Engine) -> Iterator[Connection]:
+@pytest.fixture(params=["rolled up", "from the history"])
+def history(db: Engine, request: pytest.FixtureRequest) -> Iterator[Connection]:
     with db.connect() as conn:
         transaction = conn.begin()
-        insert_history(conn)
+        insert_history(conn, rolled_up=request.param == "rolled up")
         yield conn
         transaction.rollback()
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, insert
 
-from arbitration import statistics
+from arbitration import rollups, statistics
 from arbitration.tables import dispute_parties, disputes, ticket_events, tickets
 from arbitration.tickets import Event, OpenDispute, TicketState, apply
 from jurisdiction.errors import QuanzeError
@@ -71,7 +71,8 @@ def _event(kind: str, arg: str | None, at: datetime, state: TicketState) -> Even
 def insert_random_history(conn: Connection, histories: list[Any], strays: list[Any],
                           made: list[Any]) -> None:
     """Ticket histories made by the real fold (events it refuses are skipped), the disputes
-    its effects open, disputes without a ticket, and routing decisions."""
+    its effects open, disputes without a ticket, and routing decisions; then the rollups
+    filled from them."""
     n_disputes = 0
 
     def open_dispute(ticket_id: str | None, parties: list[str], at: datetime) -> str:
@@ -124,6 +125,7 @@ def insert_random_history(conn: Connection, histories: list[Any], strays: list[A
             id=f"DEC-{i}", ticket_id=None, ruleset_version=1, created_at=when, as_of=when,
             category="030101", status=status, lead=None if status == "out_of_scope" else lead,
             request={}, response={}, actor="test"))
+    rollups.fill(conn)  # as a bulk load would
 
 
 def assert_readable(row: dict[str, Any]) -> None:
@@ -157,9 +159,11 @@ def test_every_rate_lies_between_zero_and_one_whatever_the_history(
         insert_random_history(connection, histories, strays, made)
         begin = START + timedelta(days=first)
         period = statistics.Period(begin, begin + timedelta(days=length))
-        for row in statistics.unit_statistics(connection, period):
-            assert_readable(row)
-        assert_readable(statistics.summary(connection, period) | {"unit": None})
+        for rolled_up in (True, False):
+            for row in statistics.unit_statistics(connection, period, rolled_up=rolled_up):
+                assert_readable(row)
+            assert_readable(statistics.summary(connection, period, rolled_up=rolled_up)
+                            | {"unit": None})
     finally:
         transaction.rollback()
 
