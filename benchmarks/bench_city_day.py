@@ -350,6 +350,7 @@ class Ticket:
     b: str | None = None
     dispute_id: str | None = None
     plan_digest: str | None = None
+    preview_version: int | None = None  # the rule-set version the preview planned on
     stopped: str | None = None  # why its life ended early (an ambiguous routing, an error)
 
 
@@ -452,6 +453,11 @@ class Run:
     ports: list[int]
     keys: Keys
     connections: int = 64
+    pids: list[int] = field(default_factory=list)
+    #: (seconds into the timed part, RSS MiB of each replica), every 30 s and at both ends
+    rss: list[tuple[float, list[float]]] = field(default_factory=list)
+    #: CPU seconds of each replica and of this client when the timed part began
+    cpu: list[float] = field(default_factory=list)
     replicas: list[Connections] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -592,6 +598,7 @@ async def _step(run: Run, plan: TicketPlan, ticket: Ticket, step: Step,
         _, preview = await run.call("ruling preview", scheduled, "POST",
                                     f"{disputes}/ruling/preview", arbiter, _ruling(plan, b))
         ticket.plan_digest = preview["plan_digest"]
+        ticket.preview_version = preview["ruleset_version"]
     elif op == "ruling":
         await _rule(run, plan, ticket, scheduled)
 
@@ -619,10 +626,13 @@ async def _rule(run: Run, plan: TicketPlan, ticket: Ticket, scheduled: float) ->
             return
         if ruled.get("code") != "ruling_plan_changed":
             raise FlowError(f"ruling: 409 {ruled.get('code')}")
-        run.expected["409 ruling_plan_changed (previewed again)"] += 1
         _, preview = await run.call("ruling preview", loop.time(), "POST",
                                     f"{disputes}/ruling/preview", arbiter, body)
+        moved = preview["ruleset_version"] != ticket.preview_version
+        run.expected["409 ruling_plan_changed, previewed again: " + (
+            "the rule-set version had moved" if moved else "on the same version")] += 1
         ticket.plan_digest = preview["plan_digest"]
+        ticket.preview_version = preview["ruleset_version"]
     raise FlowError("ruling: the plan kept moving (3 previews)")
 
 
@@ -681,6 +691,10 @@ async def replay(run: Run, plan: DayPlan, *, start: float, end: float, speed: fl
             await asyncio.gather(*(_bounded(limit, _live(run, t, tickets[t.ticket_id], s,
                                                          lambda _: 0.0)) for t, s in before))
         run.recording = True
+        usage = [_usage(pid) for pid in run.pids]
+        run.rss.append((0.0, [u[0] for u in usage]))
+        run.cpu = [u[1] for u in usage] + [time.process_time()]
+        progress(f"timed part begins; RSS {', '.join(f'{u[0]:,.0f}' for u in usage)} MB")
         origin = loop.time() + 1.0
 
         def wall(at: float) -> float:
@@ -700,6 +714,7 @@ async def replay(run: Run, plan: DayPlan, *, start: float, end: float, speed: fl
         if run.pending:
             await asyncio.gather(*list(run.pending))
         reporter.cancel()
+        run.rss.append((loop.time() - origin, [_usage(pid)[0] for pid in run.pids]))
         stopped = Counter(t.stopped for t in tickets.values() if t.stopped)
         if stopped["ambiguous"]:
             run.expected["routings that opened a dispute (ambiguous)"] += stopped["ambiguous"]
@@ -713,9 +728,12 @@ async def _report_progress(run: Run, origin: float, length: float,
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(30)
+        rss = [_usage(pid)[0] for pid in run.pids]
+        run.rss.append((loop.time() - origin, rss))
         recent = [s.sent - s.scheduled for s in run.samples[-500:]]
         progress(f"{loop.time() - origin:6.0f} / {length:.0f} s: {len(run.samples):,} answers, "
                  f"lag now {max(recent, default=0) * 1e3:,.0f} ms, {len(run.errors)} errors, "
+                 f"RSS {', '.join(f'{r:,.0f}' for r in rss)} MB, "
                  f"load {os.getloadavg()[0]:.1f}")
 
 
@@ -859,15 +877,11 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_warm_up(Run(ports, keys), plan))
             gc.collect()
             gc.freeze()
-            rss_start, cpu_start = zip(*(_usage(s.pid) for s in servers), strict=True)
-            client_cpu = time.process_time()
-            progress(f"warmed up; RSS {', '.join(f'{r:,.0f}' for r in rss_start)} MB")
-            run = Run(ports, keys, args.connections)
+            run = Run(ports, keys, args.connections, pids=[s.pid for s in servers])
             duration = asyncio.run(replay(run, plan, start=start, end=end, speed=args.speed,
                                           progress=progress))
-            rss_end, cpu_end = zip(*(_usage(s.pid) for s in servers), strict=True)
-            cpu = [b - a for a, b in zip(cpu_start, cpu_end, strict=True)]
-            cpu.append(time.process_time() - client_cpu)
+            cpu_end = [_usage(s.pid)[1] for s in servers] + [time.process_time()]
+            cpu = [b - a for a, b in zip(run.cpu, cpu_end, strict=True)]
             load.append(os.getloadavg())
         finally:
             for server in servers:
@@ -899,11 +913,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([f"{what} → served by both replicas ({len(both)}): p50 / max",
                      f"{percentile(both, 50) * 1e3:,.0f} / {both[-1] * 1e3:,.0f} ms",
                      f"≤ {PROPAGATION_TARGET_S:g} s: {verdict(good)}"])
-    for i, (before, after) in enumerate(zip(rss_start, rss_end, strict=True)):
+    half = min(run.rss, key=lambda point: abs(point[0] - duration / 2))
+    for i, (before, middle, after) in enumerate(zip(run.rss[0][1], half[1], run.rss[-1][1],
+                                                    strict=True)):
         growth = after - before
         ok[f"rss{i}"] = growth <= GROWTH_TARGET_MB
         rows.append([f"replica {i + 1} RSS (processes of `quanze serve --workers "
-                     f"{args.workers}`)", f"{before:,.0f} → {after:,.0f} MB ({growth:+.1f})",
+                     f"{args.workers}`): start → at {half[0]:.0f} s → end",
+                     f"{before:,.0f} → {middle:,.0f} → {after:,.0f} MB ({growth:+.1f})",
                      f"≤ +{GROWTH_TARGET_MB:g} MB: {verdict(ok[f'rss{i}'])}"])
     rows.append(["connections the server closed before a request, opened again",
                  str(sum(r.reconnects for r in run.replicas)), ""])
