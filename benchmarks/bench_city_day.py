@@ -452,7 +452,7 @@ class Run:
 
     ports: list[int]
     keys: Keys
-    connections: int = 64
+    connections: int = 256
     pids: list[int] = field(default_factory=list)
     #: (seconds into the timed part, RSS MiB of each replica), every 30 s and at both ends
     rss: list[tuple[float, list[float]]] = field(default_factory=list)
@@ -821,8 +821,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=int, help=f"default {default:,} × scale")
     parser.add_argument("--profile", choices=("diurnal", "flat"), default="diurnal")
     parser.add_argument("--workers", type=int, default=1, help="workers per replica")
-    parser.add_argument("--connections", type=int, default=64,
-                        help="the client's connections per replica")
+    parser.add_argument("--connections", type=int, default=256,
+                        help="the client's connections per replica (open-loop: enough that "
+                        "the answers, not the connections, set the pace)")
     parser.add_argument("--extras", help="a directory added to the servers' PYTHONPATH")
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgresql"):
