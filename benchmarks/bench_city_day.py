@@ -355,7 +355,11 @@ class Ticket:
 
 
 class FlowError(Exception):
-    """An answer that does not fit the day's flow."""
+    """An answer that does not fit the day's flow; ``kind`` groups it in the report."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or message
 
 
 class Connections:
@@ -461,12 +465,17 @@ class Run:
     replicas: list[Connections] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     expected: Counter[str] = field(default_factory=Counter)
     propagation: dict[str, list[tuple[float, ...]]] = field(
         default_factory=lambda: defaultdict(list))
     pending: set[asyncio.Task[None]] = field(default_factory=set)
     recording: bool = True
     turn: int = 0
+
+    def fail(self, message: str, kind: str) -> None:
+        self.errors.append(message)
+        self.error_kinds[kind] += 1
 
     def open(self) -> None:
         self.replicas = [Connections("127.0.0.1", port, self.connections)
@@ -499,7 +508,8 @@ class Run:
         data = orjson.loads(raw) if raw else {}
         if status not in expect:
             raise FlowError(f"{op}: {status} {data.get('code', '')} "
-                            f"{str(data.get('detail', data))[:200]}")
+                            f"{str(data.get('detail', data))[:200]}",
+                            kind=f"{op}: {status} {data.get('code', '')}")
         if self.recording:
             self.samples.append(Sample(op, scheduled, sent, done))
         return status, data
@@ -520,7 +530,8 @@ class Run:
             if None in seen:
                 await asyncio.sleep(POLL_S)
         if None in seen:
-            self.errors.append(f"{what}: version {version} not served by every replica in 30 s")
+            self.fail(f"{what}: version {version} not served by every replica in 30 s",
+                      f"{what} not served by both replicas in 30 s")
             return
         self.propagation[what].append(tuple(s for s in seen if s is not None))
 
@@ -573,7 +584,8 @@ async def _step(run: Run, plan: TicketPlan, ticket: Ticket, step: Step,
         if op == "reassigned@a":
             if state.get("status") != "in_dispute" or not state.get("dispute_id"):
                 raise FlowError(f"{tid}: the bounce back to {a} opened no dispute "
-                                f"(status {state.get('status')})")
+                                f"(status {state.get('status')})", kind="a bounce opened no "
+                                "dispute")
             ticket.dispute_id = state["dispute_id"]
         return
     arbiter = keys.arbiters[plan.district]
@@ -652,7 +664,9 @@ async def _live(run: Run, plan: TicketPlan, ticket: Ticket, steps: Sequence[Step
         try:
             await _step(run, plan, ticket, step, scheduled)
         except Exception as exc:  # every failure is counted, and the ticket's life ends
-            run.errors.append(f"{plan.ticket_id} {step.op}: {type(exc).__name__}: {exc}")
+            run.fail(f"{plan.ticket_id} {step.op}: {type(exc).__name__}: {exc}",
+                     exc.kind if isinstance(exc, FlowError) else
+                     f"{step.op}: {type(exc).__name__}")
             ticket.stopped = "error"
 
 
@@ -662,7 +676,9 @@ async def _change(run: Run, change: ChangePlan, scheduled: float) -> None:
         _, report = await run.call("rule change (PATCH)", scheduled, "PATCH",
                                    f"/v1/rules/{change.rule_id}", run.keys.editor, change.body)
     except Exception as exc:
-        run.errors.append(f"change {change.rule_id}: {type(exc).__name__}: {exc}")
+        run.fail(f"change {change.rule_id}: {type(exc).__name__}: {exc}",
+                 exc.kind if isinstance(exc, FlowError) else
+                 f"rule change: {type(exc).__name__}")
         return
     run.watch("rule change", int(report["ruleset_version"]),
               asyncio.get_running_loop().time())
@@ -928,10 +944,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(["CPU seconds over the day: replica 1 / replica 2 / this client",
                  " / ".join(f"{c:,.0f}" for c in cpu), f"of {2 * duration:,.0f} (2 cores)"])
     print(table(rows, ["figure", "value", "target"]))
-    for error in run.errors[:20]:
+    for kind, n in run.error_kinds.most_common():
+        print(f"errors: {n:,} × {kind}")
+    for error in run.errors[:10]:
         print(f"error: {error}")
-    if len(run.errors) > 20:
-        print(f"… and {len(run.errors) - 20} more errors")
     print(json.dumps({"planned": planned, "sent": len(run.samples),
                       "duration_s": round(duration, 1)}))
     return 0 if all(ok.values()) else 1
