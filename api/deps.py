@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 
@@ -106,14 +107,35 @@ async def get_caller(request: Request) -> Caller:
     return caller
 
 
+#: worker threads for the key and session checks, apart from the default pool: a check is a
+#: quick read, and in the default pool it waited behind the ticket writes queued on the
+#: write lock (each holding a thread) until it timed out as "the database does not answer"
+#: (benchmarks/bench_city_day.py; tests/e2e/test_key_checks_under_load.py)
+CHECK_THREADS = 4
+_check_threads: RunVar[anyio.CapacityLimiter] = RunVar("quanze_check_threads")
+
+
+def _check_limiter() -> anyio.CapacityLimiter:
+    """The event loop's limiter for checks (made in the loop that uses it, as anyio makes
+    its default one)."""
+    try:
+        return _check_threads.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(CHECK_THREADS)
+        _check_threads.set(limiter)
+        return limiter
+
+
 async def _bounded(services: Services, call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` in a worker thread, waited for at most the write timeout; then 503
-    ``database_unavailable``. A frozen database held the request whose key check fell due
-    (one every half second) for as long as it stayed frozen (tests/faults). The thread is
-    left to finish; while a key check is still running no other request starts one."""
+    """``call(*args)`` in a worker thread of the checks' own, waited for at most the write
+    timeout; then 503 ``database_unavailable``. A frozen database held the request whose key
+    check fell due (one every half second) for as long as it stayed frozen (tests/faults).
+    The thread is left to finish; while a key check is still running no other request
+    starts one."""
     try:
         with anyio.fail_after(services.settings.write_timeout):
-            return await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True,
+                                                  limiter=_check_limiter())
     except TimeoutError:
         raise Unavailable("the database does not answer in time; retry shortly",
                           code="database_unavailable",
