@@ -691,10 +691,10 @@ class DecisionWriter:
     (a checkpoint copies the log into the database and cost a third of every commit's time,
     all of it in the event loop); :class:`Checkpointer` does that in a thread of its own.
 
-    On PostgreSQL a batch is one multi-row INSERT on an autocommit connection: one round trip,
-    atomic as one statement. Each answer from the server makes this thread wait for the GIL,
-    up to CPython's switch interval (5 ms) while the event loop is busy
-    (``benchmarks/bench_gil.py``); ``executemany`` and COMMIT took two or more."""
+    On PostgreSQL a batch is one multi-row INSERT, the rollups' read of their zone and their
+    upsert, and COMMIT, sent in pipeline mode: two answers from the server. Each answer makes
+    this thread wait for the GIL, up to CPython's switch interval (5 ms) while the event loop
+    is busy (``benchmarks/bench_gil.py``); the same statements one by one took five."""
 
     def __init__(self, db: DbEngine) -> None:
         self._db = db
@@ -716,7 +716,7 @@ class DecisionWriter:
         self._lock = threading.Lock()
         self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
         self._begins = dialect.name == "sqlite"
-        self._one_statement = dialect.name == "postgresql"
+        self._pipelined = dialect.name == "postgresql"
         self._row_marks = f"({', '.join([mark] * len(columns))})"
         self._head = self._sql[:self._sql.index(" VALUES ") + len(" VALUES ")]
         self._statements: dict[int, str] = {}
@@ -768,28 +768,32 @@ class DecisionWriter:
             if self._checkpointer is not None:
                 self._checkpointer.start()
                 self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
-            if self._one_statement:
-                self._connection.driver_connection.autocommit = True
         raw = self._connection.driver_connection
         cursor = raw.cursor()
         try:
-            if self._one_statement:
-                cursor.execute(self._statement(len(params)),
-                               [value for row in params for value in row])
+            if self._pipelined:
+                with raw.pipeline():
+                    cursor.execute(self._statement(len(params)),
+                                   [value for row in params for value in row])
+                    self._count(rows, cursor)  # its read of the zone: the first answer
+                    raw.commit()  # the second
                 return
             if self._begins:
                 cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
             cursor.executemany(self._sql, params)
-            cursor.execute(self._zone_sql)
-            found = cursor.fetchone()
-            if found is not None:
-                counts = rollups.decision_counts(rows, rollups.zone(found[0]))
-                if counts:
-                    cursor.executemany(self._count_sql,
-                                       rollups.decision_params(self._db.dialect, counts))
+            self._count(rows, cursor)
         finally:
             cursor.close()
         raw.commit()
+
+    def _count(self, rows: list[dict[str, Any]], cursor: Any) -> None:
+        cursor.execute(self._zone_sql)
+        found = cursor.fetchone()
+        if found is not None:
+            counts = rollups.decision_counts(rows, rollups.zone(found[0]))
+            if counts:
+                cursor.executemany(self._count_sql,
+                                   rollups.decision_params(self._db.dialect, counts))
 
     def _statement(self, rows: int) -> str:
         """``INSERT … VALUES (…), (…)`` for ``rows`` rows, made once per size."""
@@ -813,8 +817,6 @@ class DecisionWriter:
         if connection is not None:
             if self._checkpointer is not None:
                 connection.driver_connection.execute("PRAGMA wal_autocheckpoint=1000")
-            if self._one_statement:  # back to the pool as it came: not in autocommit
-                connection.driver_connection.autocommit = False
             connection.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
