@@ -68,7 +68,7 @@ from rules import admin
 from rules.bundle import _Reader, parse_rule
 from rules.model import Rule, RuleSource
 from rules.service import Router
-from rules.store import RETIRE, ChangeSet, Matrix, current_version
+from rules.store import RETIRE, ChangeSet, Matrix
 from rules.verification import verify
 
 STATUSES = ("draft", "published", "rejected", "superseded")
@@ -529,9 +529,7 @@ def _located(exc: BundleInvalid) -> BundleInvalid:
 
 
 def _head(conn: Connection, router: Router) -> Matrix:
-    matrix = router.current()
-    head = current_version(conn)
-    return matrix if head == matrix.version else router.at_version(conn, head)
+    return admin.head_matrix(conn, router)[0]
 
 
 def _draft_row(conn: Connection, change_set_id: str, *,

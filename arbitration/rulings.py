@@ -72,7 +72,7 @@ from rules.model import ROLES, Decision, Rule, RuleSource, Status, Ticket
 from rules.privacy import mask_text
 from rules.resolution import context_for, rank, resolve, resolve_role
 from rules.service import Router, ticket_from_request
-from rules.store import RETIRE, ChangeSet, Matrix, current_version, rule_from_row
+from rules.store import RETIRE, ChangeSet, Matrix, rule_from_row
 from rules.tables import decisions
 from rules.tables import rules as rules_table
 
@@ -881,9 +881,7 @@ def _ruling_inputs(conn: Connection, router: Router, dispute_id: str,
 
 
 def _matrix(conn: Connection, router: Router) -> Matrix:
-    matrix = router.current()
-    head = current_version(conn)
-    return matrix if head == matrix.version else router.at_version(conn, head)
+    return admin.head_matrix(conn, router)[0]
 
 
 def new_ruling_id() -> str:

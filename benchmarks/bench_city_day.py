@@ -475,6 +475,8 @@ class Run:
     propagation: dict[str, list[tuple[float, ...]]] = field(
         default_factory=lambda: defaultdict(list))
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    #: seconds into the timed part when a signal stopped it (None: it ran to its end)
+    interrupted: float | None = None
     recording: bool = True
     turn: int = 0
 
@@ -726,16 +728,35 @@ async def replay(run: Run, plan: DayPlan, *, start: float, end: float, speed: fl
         starts = sorted((min(s.at for s in steps), t.ticket_id, t, steps) for t, steps in (
             (t, [s for s in t.steps if start <= s.at < end]) for t in plan.tickets) if steps)
         changes = [c for c in plan.changes if start <= c.at < end]
-        tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(_change(run, c, wall(c.at))) for c in changes]
+
+        async def send() -> None:
+            tasks: list[asyncio.Task[None]] = [
+                asyncio.create_task(_change(run, c, wall(c.at))) for c in changes]
+            for first, tid, t, steps in starts:
+                await _sleep_until(wall(first) - 0.05)
+                tasks.append(asyncio.create_task(_live(run, t, tickets[tid], steps, wall)))
+            try:
+                await asyncio.gather(*tasks)
+                while run.pending:
+                    await asyncio.gather(*list(run.pending))
+            finally:  # stopped: what is still waiting is dropped
+                for task in [*tasks, *run.pending]:
+                    task.cancel()
+
         reporter = asyncio.create_task(_report_progress(run, origin, (end - start) / speed,
                                                         progress))
-        for first, tid, t, steps in starts:
-            await _sleep_until(wall(first) - 0.05)
-            tasks.append(asyncio.create_task(_live(run, t, tickets[tid], steps, wall)))
-        await asyncio.gather(*tasks)
-        if run.pending:
-            await asyncio.gather(*list(run.pending))
+        # SIGTERM or SIGINT ends the day early: what was answered is still reported.
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        sending, stopping = asyncio.create_task(send()), asyncio.create_task(stop.wait())
+        await asyncio.wait({sending, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            run.interrupted = loop.time() - origin
+            progress(f"stopped by a signal after {run.interrupted:,.0f} s")
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+        stopping.cancel()
         reporter.cancel()
         run.rss.append((loop.time() - origin, [_usage(pid)[0] for pid in run.pids]))
         stopped = Counter(t.stopped for t in tickets.values() if t.stopped)
@@ -914,6 +935,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"sent over {duration:,.1f} s (scheduled {(end - start) / args.speed:,.1f} s); load "
           f"average at the end {load[1][0]:.1f} / {load[1][1]:.1f} / {load[1][2]:.1f}")
+    if run.interrupted is not None:
+        print(f"STOPPED by a signal {run.interrupted:,.0f} s into the timed part: the figures "
+              "are those of the part sent")
     print(table(_latency_rows(run.samples), ["operation", "count", "p50 ms", "p99 ms",
                                              "max ms", "service p50", "service p99"]))
     print("(latency from the scheduled send time; service: from the actual send)")
@@ -957,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}")
     print(json.dumps({"planned": planned, "sent": len(run.samples),
                       "duration_s": round(duration, 1)}))
-    return 0 if all(ok.values()) else 1
+    return 0 if all(ok.values()) and run.interrupted is None else 1
 
 
 async def _warm_up(run: Run, plan: DayPlan) -> None:

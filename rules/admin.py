@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy import Engine as DbEngine
 
-from jurisdiction.errors import Conflict, InvalidInput, NotFound, ProblemList
+from jurisdiction.errors import Conflict, InvalidInput, NotFound, ProblemList, RulesetCorrupt
 from jurisdiction.model import Area, Category, Unit
 from rules.bundle import Bundle, _Reader, parse_rule
 from rules.model import Rule
@@ -41,6 +41,7 @@ from rules.store import (
     commit,
     corruption,
     current_version,
+    load_since,
     rule_row,
 )
 
@@ -138,18 +139,47 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
               actor: str, note: str, now: datetime,
               after: AfterCommit | None) -> tuple[Matrix, ChangeReport]:
     lock_matrix(conn)  # a caller's transaction (a ruling) should have taken it already
-    base = router.current()
-    if current_version(conn) != base.version:
-        base = router.at_version(conn, current_version(conn))
+    served = router.current()
+    base, since = head_matrix(conn, router, served)
     matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
     if not report.is_empty:
         # refused by the engine: raises, and nothing is committed; only the rules the change
-        # names are compiled again when the base is the matrix in use
-        router.prepare(matrix, base, [*report.added["rules"], *report.changed["rules"],
-                                      *report.retired["rules"]])
+        # names (and those another process changed since the version in use) are compiled
+        # again when the base is, or was read from, the matrix in use
+        changed = [*report.added["rules"], *report.changed["rules"], *report.retired["rules"]]
+        if since is not None:
+            router.prepare(matrix, served, [*since, *changed])
+        else:
+            router.prepare(matrix, base, changed)
         if after is not None:
             after(conn, report, base, matrix, actor, now)
     return matrix, report
+
+
+def head_matrix(conn: Connection, router: Router, served: Matrix | None = None,
+                ) -> tuple[Matrix, frozenset[str] | None]:
+    """The newest committed matrix, and the ids of the rules changed since ``served`` (the
+    matrix ``router`` serves, by default) when it was read as that one plus the rows written
+    since; None when it is the one served, or was read whole.
+
+    A process a moment behind another's commit (its refresher has not run yet) reads what
+    changed (:func:`rules.store.load_since`), as its refresher would: reading and compiling
+    the whole matrix instead took seconds at city scale and kept a second one in memory
+    (found by benchmarks/bench_city_day.py, two replicas taking changes in turn). A head
+    whose rows no longer match its digest is read as before (:meth:`Router.at_version`),
+    for :func:`rules.store.commit` to judge."""
+    served = served or router.current()
+    head = current_version(conn)
+    if head == served.version:
+        return served, None
+    if head > served.version:
+        try:
+            loaded = load_since(conn, served, head)
+        except RulesetCorrupt:
+            pass
+        else:
+            return loaded.matrix, loaded.rules
+    return router.at_version(conn, head), None
 
 
 #: a replacing import that would retire more than this share of the live rules must be
