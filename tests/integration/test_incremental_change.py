@@ -270,10 +270,13 @@ def test_a_change_made_on_a_replica_behind_the_head_reads_and_compiles_only_what
     behind = Router(db, refresh_interval=3600.0)
     try:
         served = behind.current()
-        other = change(db, router, admin.patch_rule(RULE, {"lead": "D-ZJ"}))
+        # both changes add a condition, so the engine has something to compile
+        other = change(db, router, admin.patch_rule(RULE, {
+            "lead": "D-ZJ", "when": {"location_type": ["a_new_place"]}}))
         assert behind.current() is served  # it has not looked since
         created = behind._engine.created
-        matrix = change(db, behind, admin.create_rule(NEW_RULE))
+        matrix = change(db, behind, admin.create_rule(replace(NEW_RULE,
+                                                              when={"floor": ("roof",)})))
         assert matrix.version == other.version + 1
         stats = behind.last_compile
         assert stats is not None and stats.version == matrix.version
