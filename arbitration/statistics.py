@@ -1,9 +1,12 @@
 """Dispatch-quality statistics per unit and period (domain.md §6), and the rows the arbitration
 graph views are drawn from.
 
-Counting is done by SQL aggregates over the event tables (one pass per figure, grouped by
-unit, so a period with 100k+ tickets costs a handful of scans); the rates are computed from
-the counts by the pure :func:`rates`. A period is half-open, ``[start, end)``.
+Counting is done by SQL aggregates; the rates are computed from the counts by the pure
+:func:`rates`. A period is half-open, ``[start, end)``. A period of whole local days (in the
+zone of the rollups, :mod:`arbitration.rollups`) sums daily counters that every writer keeps
+in its own transaction — a few thousand rows for a city's month — and counts only the
+rulings by query; any other period, or ``rolled_up=False``, is counted from the event tables
+(one pass per figure, grouped by unit): the reference the rollups are tested against.
 
 What each count means, for a unit U and a period:
 
