@@ -24,17 +24,23 @@ The counters (tables in :mod:`arbitration.tables`; days are local days in the zo
   consecutive days. A period of whole days then counts it
   Σ(days in the period) − Σ(pairs with both days in it) = 1 when any of its receipts is in
   the period, 0 otherwise: once, however many days it was received on.
-- ``return_pair_days`` (day, returning unit, unit pointed to) and ``category_return_days``
-  (day, category): the hotspots' returns.
+- ``return_pair_days`` (returning unit, unit pointed to, day), ``return_pair_months`` (the
+  same per calendar month, to find the busiest pairs without summing them all) and
+  ``category_return_days`` (day, category): the hotspots' returns.
+- ``dispute_days``, ``dispute_pair_days``, ``dispute_category_days``: disputes opened per
+  day and party, pair of parties and category, counted once when a dispute is opened (its
+  day, parties and category never change).
 - ``decision_days`` (:mod:`rules.rollups`): decisions per lead.
 
-Disputes and rulings are far fewer and stay queries. A period that does not begin and end
+Rulings (disputes won and lost, lead times) are few — a city rules some twenty disputes a
+day — and stay queries, as does the queue by status. A period that does not begin and end
 at the zone's midnights is counted from the history as before; so is everything when the
 zone row is missing.
 
 Writers add to the counters after their audit entry: every audited write locks the audit
 chain's head first, so no two of them hold counter rows at once, and the counters add no
-deadlock.
+deadlock. The decisions' writers, which write no audit entry, touch only
+``decision_days``, in key order.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -285,15 +286,16 @@ def out_of_scope_figure(c: UnitCounts) -> dict[str, Any]:
 
 
 _COUNT_FIELDS = tuple(f.name for f in fields(UnitCounts) if f.name != "unit")
+_counts_of = attrgetter(*_COUNT_FIELDS)
 
 
 def unit_report(c: UnitCounts, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """One unit's counts and rates as a JSON-ready row."""
     row: dict[str, Any] = {"unit": c.unit,
                            "name": (names or {}).get(c.unit, c.unit) if c.unit else "全区"}
-    # the fields one by one: asdict() deep-copies each value, a third of the time of the
+    # the fields in one call: asdict() deep-copies each value, a third of the time of the
     # units' statistics for a city's 850 units
-    row.update({name: getattr(c, name) for name in _COUNT_FIELDS})
+    row.update(zip(_COUNT_FIELDS, _counts_of(c), strict=True))
     for key in ("lead_time_mean_h", "lead_time_median_h"):
         if row[key] is not None:
             row[key] = round(float(row[key]), 2)
