@@ -139,8 +139,7 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
               actor: str, note: str, now: datetime,
               after: AfterCommit | None) -> tuple[Matrix, ChangeReport]:
     lock_matrix(conn)  # a caller's transaction (a ruling) should have taken it already
-    served = router.current()
-    base, since = head_matrix(conn, router, served)
+    base, since = head_matrix(conn, router)
     matrix, report = commit(conn, base, build(base), actor=actor, note=note, now=now)
     if not report.is_empty:
         # refused by the engine: raises, and nothing is committed; only the rules the change
@@ -148,7 +147,9 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
         # again when the base is, or was read from, the matrix in use
         changed = [*report.added["rules"], *report.changed["rules"], *report.retired["rules"]]
         if since is not None:
-            router.prepare(matrix, served, [*since, *changed])
+            # against the matrix in use now: the refresher may have installed a version
+            # between the one served and the head meanwhile (``since`` covers both)
+            router.prepare(matrix, router.current(), [*since, *changed])
         else:
             router.prepare(matrix, base, changed)
         if after is not None:
@@ -156,11 +157,10 @@ def _apply_in(conn: Connection, router: Router, build: Callable[[Matrix], Change
     return matrix, report
 
 
-def head_matrix(conn: Connection, router: Router, served: Matrix | None = None,
-                ) -> tuple[Matrix, frozenset[str] | None]:
-    """The newest committed matrix, and the ids of the rules changed since ``served`` (the
-    matrix ``router`` serves, by default) when it was read as that one plus the rows written
-    since; None when it is the one served, or was read whole.
+def head_matrix(conn: Connection, router: Router) -> tuple[Matrix, frozenset[str] | None]:
+    """The newest committed matrix, and the ids of the rules changed since the one
+    ``router`` serves when it was read as that one plus the rows written since; None when
+    it is the one served, or was read whole.
 
     A process a moment behind another's commit (its refresher has not run yet) reads what
     changed (:func:`rules.store.load_since`), as its refresher would: reading and compiling
@@ -168,7 +168,7 @@ def head_matrix(conn: Connection, router: Router, served: Matrix | None = None,
     (found by benchmarks/bench_city_day.py, two replicas taking changes in turn). A head
     whose rows no longer match its digest is read as before (:meth:`Router.at_version`),
     for :func:`rules.store.commit` to judge."""
-    served = served or router.current()
+    served = router.current()
     head = current_version(conn)
     if head == served.version:
         return served, None

@@ -290,3 +290,30 @@ def test_a_change_made_on_a_replica_behind_the_head_reads_and_compiles_only_what
             assert load_matrix(conn, matrix.version).digest == matrix.digest
     finally:
         behind.close()
+
+
+def test_a_change_on_a_replica_whose_refresher_catches_up_meanwhile_compiles_only_it(
+        db: Engine, router: Router, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The replica read the head as its served version plus what changed; before the change
+    # is compiled its refresher installs the other replica's version: the change is
+    # compiled against that one (two changes a second apart did this in bench_city_day).
+    behind = Router(db, refresh_interval=3600.0)
+    try:
+        behind.current()
+        other = change(db, router, admin.patch_rule(RULE, {"lead": "D-ZJ"}))
+        real_commit = admin.commit
+
+        def commit_while_the_refresher_installs(*args: Any, **kwargs: Any) -> Any:
+            behind._refresh()  # what its refresher thread does when the NOTIFY arrives
+            assert behind.current().version == other.version
+            return real_commit(*args, **kwargs)
+
+        monkeypatch.setattr(admin, "commit", commit_while_the_refresher_installs)
+        matrix = change(db, behind, admin.create_rule(NEW_RULE))
+        stats = behind.last_compile
+        assert stats is not None and stats.version == matrix.version
+        assert 1 <= stats.compiled <= 2
+        assert shard_digests(behind) == {key: shard.digest for key, shard in compile_shards(
+            matrix.rules.values(), matrix.jurisdiction).items()}
+    finally:
+        behind.close()
