@@ -300,7 +300,9 @@ def test_a_change_on_a_replica_whose_refresher_catches_up_meanwhile_compiles_onl
     behind = Router(db, refresh_interval=3600.0)
     try:
         behind.current()
-        other = change(db, router, admin.patch_rule(RULE, {"lead": "D-ZJ"}))
+        # both changes add a condition, so the engine has something to compile
+        other = change(db, router, admin.patch_rule(RULE, {
+            "lead": "D-ZJ", "when": {"location_type": ["a_new_place"]}}))
         real_commit = admin.commit
 
         def commit_while_the_refresher_installs(*args: Any, **kwargs: Any) -> Any:
@@ -309,7 +311,8 @@ def test_a_change_on_a_replica_whose_refresher_catches_up_meanwhile_compiles_onl
             return real_commit(*args, **kwargs)
 
         monkeypatch.setattr(admin, "commit", commit_while_the_refresher_installs)
-        matrix = change(db, behind, admin.create_rule(NEW_RULE))
+        matrix = change(db, behind, admin.create_rule(replace(NEW_RULE,
+                                                              when={"floor": ("roof",)})))
         stats = behind.last_compile
         assert stats is not None and stats.version == matrix.version
         assert 1 <= stats.compiled <= 2
