@@ -38,7 +38,7 @@ from api.routes import (
 )
 from api.settings import AppSettings
 from jurisdiction.errors import Unavailable
-from rules.service import DecisionBatch, Router
+from rules.service import Router, open_decision_log
 
 DESCRIPTION = """quanze (权责) routes every 12345 ticket to the unit closest in function
 (职能最近): who leads (主办), who assists (协办), by which rule and basis (依据), following the
@@ -201,7 +201,7 @@ def create_app(settings: AppSettings | None = None, *,
             upgrade(db)
         router = Router(db, refresh_interval=settings.refresh_interval,
                         on_install=HeapSettler())
-        decision_log = DecisionBatch(db)
+        decision_log = open_decision_log(db)
         services = Services(db=db, router=router, settings=settings, clock=clock,
                             decision_log=decision_log)
         services.on_decision = disputes.on_decision(services)
@@ -220,7 +220,7 @@ def create_app(settings: AppSettings | None = None, *,
             yield
         finally:
             gc.set_threshold(*thresholds)
-            decision_log.close()
+            await decision_log.aclose()
             router.close()
             db.dispose()
 

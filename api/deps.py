@@ -18,7 +18,7 @@ from api.settings import AppSettings
 from api.staff import SESSION_COOKIE, Staff, session_staff
 from arbitration import audit
 from jurisdiction.errors import Unavailable
-from rules.service import DecisionBatch, Router
+from rules.service import DecisionLog, Router
 from rules.store import ChangeReport, Matrix
 
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class Services:
     settings: AppSettings
     clock: Callable[[], datetime] = field(default=utc_now)
     #: group commit of routing decisions (None: each is stored in its own transaction)
-    decision_log: DecisionBatch | None = None
+    decision_log: DecisionLog | None = None
     #: called for each decision before it is stored (arbitration opens disputes here)
     on_decision: Callable[..., dict[str, Any]] | None = None
     #: called inside each matrix write's transaction (the audit log registers here)

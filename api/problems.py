@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 from jurisdiction.errors import BundleInvalid, QuanzeError
@@ -226,6 +227,15 @@ def install(app: FastAPI, pages: PageErrors | None = None) -> None:
     @app.exception_handler(PoolTimeout)
     async def _pool(request: Request, exc: PoolTimeout) -> Response:
         return as_page(request, _unavailable(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client closed its connection while its body was being read (a load balancer's
+        # timeout, a client stopped mid-request): nothing was done and nobody is listening.
+        # It was logged as an unexpected error with its traceback.
+        log.info("client disconnected before its request was read: %s %s",
+                 request.method, request.url.path)
+        return problem(400, "client_disconnected", "the client closed the connection")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

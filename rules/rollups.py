@@ -99,6 +99,28 @@ def decision_upsert(dialect: Dialect) -> str:
     return upsert_sql(dialect, decision_days, ("day", "unit"), ("decisions", "routed"))
 
 
+def counted_insert(dialect: Dialect, insert: str) -> str:
+    """PostgreSQL: ``insert`` (an ``INSERT INTO decisions … VALUES …``) and the daily counts
+    of the rows it stores, as ONE statement — the days computed by the server in the zone it
+    reads in the same statement. :func:`decision_counts` and :func:`decision_upsert` do the
+    same in two steps with a read between; here the decision writer waits for one answer per
+    batch instead of two. Rows are added to in key order (``ORDER BY``), as there."""
+    quote = dialect.identifier_preparer.quote
+    days, zone_table = quote(decision_days.name), quote(rollup_zone.name)
+    day, unit, n, routed = (quote(c) for c in ("day", "unit", "decisions", "routed"))
+    return (f"WITH stored AS ({insert} RETURNING {quote('created_at')}, {quote('lead')}, "
+            f"{quote('status')}) "
+            f"INSERT INTO {days} ({day}, {unit}, {n}, {routed}) "
+            f"SELECT (stored.{quote('created_at')} AT TIME ZONE z.{quote('timezone')})::date, "
+            f"stored.{quote('lead')}, count(*), "
+            f"count(*) FILTER (WHERE stored.{quote('status')} = 'routed') "
+            f"FROM stored CROSS JOIN {zone_table} AS z "
+            f"WHERE z.{quote('id')} = {ZONE_ROW} AND stored.{quote('lead')} IS NOT NULL "
+            f"GROUP BY 1, 2 ORDER BY 1, 2 "
+            f"ON CONFLICT ({day}, {unit}) DO UPDATE SET "
+            f"{n} = {days}.{n} + excluded.{n}, {routed} = {days}.{routed} + excluded.{routed}")
+
+
 def count_decisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add stored decision rows to :data:`rules.tables.decision_days`, in the caller's
     transaction."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import operator
@@ -23,7 +24,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+import orjson
+import psycopg
+from sqlalchemy import JSON, Connection, insert, select
 from sqlalchemy import Engine as DbEngine
 
 from jurisdiction.errors import (
@@ -656,6 +659,10 @@ class DecisionBatch:
                 with contextlib.suppress(RuntimeError):  # that loop has closed meanwhile
                     loop.call_soon_threadsafe(_settle, results)
 
+    async def aclose(self) -> None:
+        """:meth:`close`, off the event loop (it waits for the last write)."""
+        await asyncio.to_thread(self.close)
+
     def close(self) -> None:
         """Write what is queued, then stop the thread and close the connection."""
         with self._ready:
@@ -668,6 +675,115 @@ class DecisionBatch:
             writer.close()
 
 
+class LoopDecisionLog:
+    """PostgreSQL's group commit, on the event loop: decisions submitted while a write is
+    under way are written together by the next one, over psycopg's asyncio connections (up
+    to ``connections`` writes at once: PostgreSQL flushes them side by side); each caller is
+    answered after the commit that holds its decision.
+
+    A batch is one statement in autocommit (:attr:`DecisionRows.batch`: the rows and their
+    daily counts), so one answer from the server. No thread is involved: a writer thread
+    had to win the GIL back from the busy loop after each of the driver's socket calls (14
+    times a batch in pipeline mode, 3 in autocommit: ``benchmarks/bench_gil.py``), and every
+    caller waited for those turns. The loop never waits on the database either: a frozen
+    server leaves the writes pending, and callers give up on their own timeout (a 503).
+
+    A failed batch is written once more row by row, so one bad row fails alone; a connection
+    is dropped after any error and made anew for the next write."""
+
+    def __init__(self, db: DbEngine, *, max_batch: int = 500, connections: int = 2) -> None:
+        self._rows = DecisionRows(db)
+        cargs, cparams = db.dialect.create_connect_args(db.url)
+        self._connect = functools.partial(psycopg.AsyncConnection.connect, *cargs,
+                                          autocommit=True, **cparams)
+        self._max_batch = max_batch
+        self._idle = [_Slot() for _ in range(connections)]
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writes: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue ``row``; the future is settled once it is committed (or with the error that
+        kept it out). Called on the loop the log's writes run on."""
+        if self._closed:
+            raise RuntimeError("the decision log is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._idle:
+            write = asyncio.create_task(self._drain(self._idle.pop()))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+        return future
+
+    async def _drain(self, slot: _Slot) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+                errors = await self._write(slot, [row for row, _ in batch])
+                _settle([(future, error)
+                         for (_, future), error in zip(batch, errors, strict=True)])
+        except asyncio.CancelledError:  # its loop is closing: the write is abandoned
+            await slot.drop()
+            raise
+        finally:
+            self._idle.append(slot)
+
+    async def _write(self, slot: _Slot, rows: list[dict[str, Any]]) -> list[Exception | None]:
+        try:
+            await self._execute(slot, self._rows.document(rows))
+            return [None] * len(rows)
+        except Exception:  # a bad row, or a lost connection: each row once more, alone
+            await slot.drop()
+        errors: list[Exception | None] = []
+        for row in rows:
+            try:
+                await self._execute(slot, self._rows.document([row]))
+                errors.append(None)
+            except Exception as exc:
+                await slot.drop()
+                errors.append(self._rows.translated(exc))
+        return errors
+
+    async def _execute(self, slot: _Slot, document: str) -> None:
+        if slot.connection is None:
+            slot.connection = await self._connect()
+        await slot.connection.execute(self._rows.batch, [document])
+
+    async def aclose(self) -> None:
+        """Write what is queued, then close the connections."""
+        self._closed = True
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        for slot in self._idle:
+            await slot.drop()
+
+
+@dataclass
+class _Slot:
+    """One of :class:`LoopDecisionLog`'s connections (made on first use)."""
+
+    connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def drop(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+#: what the server stores its routing decisions with
+DecisionLog = DecisionBatch | LoopDecisionLog
+
+
+def open_decision_log(db: DbEngine) -> DecisionLog:
+    """The server's group commit: on the event loop for PostgreSQL (its asyncio driver);
+    in a thread of its own for SQLite, whose driver blocks."""
+    if db.dialect.name == "postgresql":
+        return LoopDecisionLog(db)
+    return DecisionBatch(db)
+
+
 def _settle(results: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
     for future, error in results:
         if future.done():  # the caller stopped waiting
@@ -678,23 +794,20 @@ def _settle(results: list[tuple[asyncio.Future[None], Exception | None]]) -> Non
             future.set_exception(error)
 
 
-class DecisionWriter:
-    """Inserts decision rows through the DB-API directly, on one connection it keeps.
+class DecisionRows:
+    """Decision rows as the DB-API takes them, and the statements that store them.
 
     The rows are the same as SQLAlchemy would write (each column's own bind processor for
     the dialect turns values into driver values), without its per-statement machinery, which
     cost more than the insert itself (measured: 55 against 22 µs a row in batches of four on
-    SQLite). A failed batch is rolled back and its rows written one by one, so one bad row
-    fails alone; the connection is replaced after any error.
+    SQLite).
 
-    On a SQLite file the writer's connection does not checkpoint the write-ahead log itself
-    (a checkpoint copies the log into the database and cost a third of every commit's time,
-    all of it in the event loop); :class:`Checkpointer` does that in a thread of its own.
-
-    On PostgreSQL a batch is one multi-row INSERT, the rollups' read of their zone and their
-    upsert, and COMMIT, sent in pipeline mode: two answers from the server. Each answer makes
-    this thread wait for the GIL, up to CPython's switch interval (5 ms) while the event loop
-    is busy (``benchmarks/bench_gil.py``); the same statements one by one took five."""
+    On PostgreSQL a batch is ONE statement with ONE parameter (:attr:`batch`): the rows as a
+    JSON array, unpacked by the server (``json_populate_recordset``), stored with their
+    daily counts (:func:`rules.rollups.counted_insert`). Its text never changes, so the
+    driver prepares it once; a multi-row ``VALUES`` list with a parameter per value had a
+    text per batch size, and converting and adapting its parameters cost more than
+    deciding the ticket (profiled under ``benchmarks/bench_http.py``)."""
 
     def __init__(self, db: DbEngine) -> None:
         self._db = db
@@ -702,30 +815,87 @@ class DecisionWriter:
         quote = dialect.identifier_preparer.quote
         # text_removed_at is set by the retention purge, never when a decision is made
         columns = [c for c in decisions.columns if c.name != "text_removed_at"]
+        names = ", ".join(quote(c.name) for c in columns)
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._sql = (f"INSERT INTO {quote(decisions.name)} "
-                     f"({', '.join(quote(c.name) for c in columns)}) "
-                     f"VALUES ({', '.join([mark] * len(columns))})")
+        table = quote(decisions.name)
+        #: one row's INSERT (SQLite: ``executemany`` of it, then :meth:`count`)
+        self.insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+        #: PostgreSQL: the rows of :meth:`document` and their daily counts, in one statement
+        self.batch = rollups.counted_insert(
+            dialect, f"INSERT INTO {table} ({names}) SELECT {names} "
+                     f"FROM json_populate_recordset(NULL::{table}, {mark}::json)")
         self._values = operator.itemgetter(*(c.name for c in columns))
+        self._names = [str(c.name) for c in columns]  # not quoted_name: orjson wants str
         self._processors = [
             (i, process) for i, c in enumerate(columns)
             if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        # the JSON document carries JSON values as they are, and the rest as processed
+        self._document_processors = [(self._names[i], process) for i, process in
+                                     self._processors if not isinstance(columns[i].type, JSON)]
         self._zone_sql = rollups.zone_sql(dialect)
         self._count_sql = rollups.decision_upsert(dialect)
-        self._connection: Any = None
-        self._lock = threading.Lock()
-        self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
-        self._begins = dialect.name == "sqlite"
-        self._pipelined = dialect.name == "postgresql"
-        self._row_marks = f"({', '.join([mark] * len(columns))})"
-        self._head = self._sql[:self._sql.index(" VALUES ") + len(" VALUES ")]
-        self._statements: dict[int, str] = {}
 
-    def _params(self, row: Mapping[str, Any]) -> list[Any]:
+    def params(self, row: Mapping[str, Any]) -> list[Any]:
         values = list(self._values(row))
         for i, process in self._processors:
             values[i] = process(values[i])
         return values
+
+    def document(self, rows: Iterable[Mapping[str, Any]]) -> str:
+        """:attr:`batch`'s parameter: ``rows`` as a JSON array of objects."""
+        out = []
+        for row in rows:
+            values = dict(zip(self._names, self._values(row), strict=True))
+            for name, process in self._document_processors:
+                values[name] = process(values[name])
+            out.append(values)
+        return orjson.dumps(out).decode()
+
+    def count(self, rows: list[dict[str, Any]], cursor: Any) -> None:
+        """Add ``rows`` to the daily counts, in two steps (the zone is read first)."""
+        cursor.execute(self._zone_sql)
+        found = cursor.fetchone()
+        if found is not None:
+            counts = rollups.decision_counts(rows, rollups.zone(found[0]))
+            if counts:
+                cursor.executemany(self._count_sql,
+                                   rollups.decision_params(self._db.dialect, counts))
+
+    def translated(self, exc: Exception) -> Exception:
+        """The driver's own error for a lost or refused connection becomes quanze's
+        ``Unavailable`` (a 503 the client retries): the writers talk to the DB-API directly,
+        so SQLAlchemy never wraps it (it answered 500 while PostgreSQL restarted)."""
+        dbapi = self._db.dialect.loaded_dbapi
+        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+            outage = Unavailable("the decision could not be stored; retry shortly",
+                                 code="database_unavailable")
+            outage.__cause__ = exc
+            return outage
+        return exc
+
+
+class DecisionWriter:
+    """Inserts decision rows (:class:`DecisionRows`) through the DB-API directly, on one
+    connection it keeps, for :class:`DecisionBatch`'s thread. A failed batch is rolled back
+    and its rows written one by one, so one bad row fails alone; the connection is replaced
+    after any error.
+
+    On a SQLite file the writer's connection does not checkpoint the write-ahead log itself
+    (a checkpoint copies the log into the database and cost a third of every commit's time,
+    all of it in the event loop); :class:`Checkpointer` does that in a thread of its own.
+
+    On PostgreSQL a batch is ONE statement (:attr:`DecisionRows.batch`) and COMMIT, sent
+    together in pipeline mode. The server does not use this writer (:class:`LoopDecisionLog`
+    does, on the event loop): every answer from the server made this thread wait for the GIL
+    while the loop was busy (``benchmarks/bench_gil.py``)."""
+
+    def __init__(self, db: DbEngine) -> None:
+        self._db = db
+        self._rows = DecisionRows(db)
+        self._connection: Any = None
+        self._lock = threading.Lock()
+        self._checkpointer = Checkpointer(db) if _is_sqlite_file(db) else None
+        self._pipelined = db.dialect.name == "postgresql"
 
     def write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         """Write ``rows`` in one transaction; returns, per row, None or why it failed."""
@@ -745,24 +915,11 @@ class DecisionWriter:
                 errors.append(None)
             except Exception as exc:
                 self._discard()
-                errors.append(self._translated(exc))
+                errors.append(self._rows.translated(exc))
         return errors
-
-    def _translated(self, exc: Exception) -> Exception:
-        """The driver's own error for a lost or refused connection becomes quanze's
-        ``Unavailable`` (a 503 the client retries): the writer talks to the DB-API directly,
-        so SQLAlchemy never wraps it (it answered 500 while PostgreSQL restarted)."""
-        dbapi = self._db.dialect.loaded_dbapi
-        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
-            outage = Unavailable("the decision could not be stored; retry shortly",
-                                 code="database_unavailable")
-            outage.__cause__ = exc
-            return outage
-        return exc
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         """The rows and their daily counts (:mod:`rules.rollups`) in one transaction."""
-        params = [self._params(row) for row in rows]
         if self._connection is None:
             self._connection = self._db.raw_connection()
             if self._checkpointer is not None:
@@ -773,36 +930,15 @@ class DecisionWriter:
         try:
             if self._pipelined:
                 with raw.pipeline():
-                    cursor.execute(self._statement(len(params)),
-                                   [value for row in params for value in row])
-                    self._count(rows, cursor)  # its read of the zone: the first answer
-                    raw.commit()  # the second
+                    cursor.execute(self._rows.batch, [self._rows.document(rows)])
+                    raw.commit()  # sent with the statement: one answer for both
                 return
-            if self._begins:
-                cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
-            cursor.executemany(self._sql, params)
-            self._count(rows, cursor)
+            cursor.execute("BEGIN")  # the engine's SQLite connections do not begin alone
+            cursor.executemany(self._rows.insert, [self._rows.params(row) for row in rows])
+            self._rows.count(rows, cursor)
         finally:
             cursor.close()
         raw.commit()
-
-    def _count(self, rows: list[dict[str, Any]], cursor: Any) -> None:
-        cursor.execute(self._zone_sql)
-        found = cursor.fetchone()
-        if found is not None:
-            counts = rollups.decision_counts(rows, rollups.zone(found[0]))
-            if counts:
-                cursor.executemany(self._count_sql,
-                                   rollups.decision_params(self._db.dialect, counts))
-
-    def _statement(self, rows: int) -> str:
-        """``INSERT … VALUES (…), (…)`` for ``rows`` rows, made once per size."""
-        sql = self._statements.get(rows)
-        if sql is None:
-            if len(self._statements) > 64:  # batch sizes vary under load; keep a few
-                self._statements.clear()
-            sql = self._statements[rows] = self._head + ", ".join([self._row_marks] * rows)
-        return sql
 
     def _discard(self) -> None:
         connection, self._connection = self._connection, None

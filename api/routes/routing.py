@@ -119,7 +119,7 @@ async def route(request: Request) -> Response:
         return JSONResponse(documents[0])
     row = decision_row(document, ticket, request_json, actor=caller.actor, now=now)
     try:
-        await asyncio.wait_for(log.submit(row), services.settings.write_timeout)
+        await _within(log.submit(row), services.settings.write_timeout)
     except TimeoutError:
         # Not acknowledged, so nothing is lost: the client retries (the row may still land).
         raise Unavailable("the decision could not be stored in time; retry shortly",
@@ -128,6 +128,23 @@ async def route(request: Request) -> Response:
     # The document is built by quanze and shaped as DecisionOut (tested); returning it as
     # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
     return Response(orjson.dumps(document), media_type="application/json")
+
+
+async def _within(stored: asyncio.Future[None], timeout: float) -> None:
+    """Wait for ``stored`` at most ``timeout`` seconds, else raise TimeoutError. The log's
+    futures are settled on this loop and nothing needs cancelling (the log skips a future
+    its caller gave up on), so a timer that fails the future is all it takes; wait_for's
+    waiter future and callbacks were 5 % of the server's time under load (profiled)."""
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, stored)
+    try:
+        await stored
+    finally:
+        timer.cancel()
+
+
+def _expire(stored: asyncio.Future[None]) -> None:
+    if not stored.done():
+        stored.set_exception(TimeoutError())
 
 
 router.add_api_route(

@@ -29,7 +29,8 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def stalled_client(database_url: str) -> Iterator[tuple[TestClient, threading.Event]]:
-    """An app whose decision writes hang until the event is set (a frozen database)."""
+    """An app whose decision writes hang until the event is set: another connection holds
+    the lock every write of a decision needs (a frozen database, as the writer sees it)."""
     app = create_app(AppSettings(database_url=database_url, write_timeout=0.5))
     released = threading.Event()
     with TestClient(app) as client:
@@ -39,17 +40,18 @@ def stalled_client(database_url: str) -> Iterator[tuple[TestClient, threading.Ev
                              now=datetime.now(UTC))
         client.headers["Authorization"] = f"Bearer {key}"
         assert client.put("/v1/bundle", json=contract_bundle()).status_code == 200
-        for writer in services.decision_log._writers:  # every connection frozen
-            def frozen(rows: list[dict[str, Any]], real_write: Any = writer.write
-                       ) -> list[Exception | None]:
-                released.wait(30)
-                return real_write(rows)
-
-            writer.write = frozen  # type: ignore[method-assign]
+        locker = services.db.raw_connection()
+        raw = locker.driver_connection
+        if services.db.dialect.name == "sqlite":
+            raw.execute("BEGIN IMMEDIATE")  # the one write lock (the writer waits its turn)
+        else:
+            raw.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
         try:
             yield client, released
         finally:
             released.set()
+            raw.rollback()
+            locker.close()
 
 
 def test_health_answers_while_a_decision_write_hangs_and_the_route_gives_up_with_503(
