@@ -60,12 +60,18 @@ def upsert_sql(dialect: Dialect, table: Table, keys: Sequence[str],
     positional parameters in the driver's style: keys first, then counts."""
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    name = quote(table.name)
     columns = [*keys, *counts]
-    adds = ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counts)
-    return (f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) "
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
             f"VALUES ({', '.join([mark] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}")
+            + _on_conflict_add(dialect, table, keys, counts))
+
+
+def _on_conflict_add(dialect: Dialect, table: Table, keys: Sequence[str],
+                     counts: Sequence[str]) -> str:
+    quote = dialect.identifier_preparer.quote
+    name = quote(table.name)
+    adds = ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counts)
+    return f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
 
 
 def day_value(dialect: Dialect, day: date) -> Any:
@@ -100,25 +106,23 @@ def decision_upsert(dialect: Dialect) -> str:
 
 
 def counted_insert(dialect: Dialect, insert: str) -> str:
-    """PostgreSQL: ``insert`` (an ``INSERT INTO decisions … VALUES …``) and the daily counts
-    of the rows it stores, as ONE statement — the days computed by the server in the zone it
-    reads in the same statement. :func:`decision_counts` and :func:`decision_upsert` do the
-    same in two steps with a read between; here the decision writer waits for one answer per
-    batch instead of two. Rows are added to in key order (``ORDER BY``), as there."""
+    """PostgreSQL: ``insert`` (an ``INSERT INTO decisions …``) and the daily counts of the
+    rows it stores, as ONE statement — the days computed by the server in the zone it reads
+    in the same statement. :func:`decision_counts` and :func:`decision_upsert` do the same in
+    two steps with a read between; here the decision writer waits for one answer per batch.
+    Rows are added to in key order (``ORDER BY``), as there."""
     quote = dialect.identifier_preparer.quote
-    days, zone_table = quote(decision_days.name), quote(rollup_zone.name)
-    day, unit, n, routed = (quote(c) for c in ("day", "unit", "decisions", "routed"))
-    return (f"WITH stored AS ({insert} RETURNING {quote('created_at')}, {quote('lead')}, "
-            f"{quote('status')}) "
-            f"INSERT INTO {days} ({day}, {unit}, {n}, {routed}) "
-            f"SELECT (stored.{quote('created_at')} AT TIME ZONE z.{quote('timezone')})::date, "
-            f"stored.{quote('lead')}, count(*), "
-            f"count(*) FILTER (WHERE stored.{quote('status')} = 'routed') "
-            f"FROM stored CROSS JOIN {zone_table} AS z "
-            f"WHERE z.{quote('id')} = {ZONE_ROW} AND stored.{quote('lead')} IS NOT NULL "
+    at, lead, status = quote("created_at"), quote("lead"), quote("status")
+    keys, counts = ("day", "unit"), ("decisions", "routed")
+    return (f"WITH stored AS ({insert} RETURNING {at}, {lead}, {status}) "
+            f"INSERT INTO {quote(decision_days.name)} "
+            f"({', '.join(quote(c) for c in (*keys, *counts))}) "
+            f"SELECT (stored.{at} AT TIME ZONE z.{quote('timezone')})::date, stored.{lead}, "
+            f"count(*), count(*) FILTER (WHERE stored.{status} = 'routed') "
+            f"FROM stored CROSS JOIN {quote(rollup_zone.name)} AS z "
+            f"WHERE z.{quote('id')} = {ZONE_ROW} AND stored.{lead} IS NOT NULL "
             f"GROUP BY 1, 2 ORDER BY 1, 2 "
-            f"ON CONFLICT ({day}, {unit}) DO UPDATE SET "
-            f"{n} = {days}.{n} + excluded.{n}, {routed} = {days}.{routed} + excluded.{routed}")
+            + _on_conflict_add(dialect, decision_days, keys, counts))
 
 
 def count_decisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -3,11 +3,13 @@ QUANZE_TEST_DATABASE_URL is set (each backend gets a fresh schema)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +19,8 @@ from api.app import create_app
 from api.auth import create_key
 from api.db import make_engine, scratch_schema, upgrade
 from api.settings import AppSettings
+
+T = TypeVar("T")
 
 PG_URL = os.environ.get("QUANZE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -127,3 +131,11 @@ def contract_bundle() -> dict[str, Any]:
              "valid_from": "2026-01-01T00:00:00+08:00"},
         ],
     }
+
+
+def run_on_a_fresh_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` in a thread of its own: where Playwright's sync API ran in
+    this process (the browser tests, on the same xdist worker), an event loop is still
+    running in this thread and ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

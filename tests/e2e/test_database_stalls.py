@@ -22,7 +22,7 @@ from api.settings import AppSettings
 from rules import admin
 from rules.bundle import parse_bundle
 from rules.service import Router
-from tests.conftest import contract_bundle
+from tests.conftest import contract_bundle, run_on_a_fresh_loop
 
 PROBLEM = "application/problem+json"
 
@@ -69,7 +69,7 @@ def test_health_answers_while_a_decision_write_hangs_and_the_route_gives_up_with
             pending_while_healthy = not route.done()
             return await route, health, pending_while_healthy
 
-    route, health, pending_while_healthy = asyncio.run(scenario())
+    route, health, pending_while_healthy = run_on_a_fresh_loop(scenario())
     assert health.status_code == 200
     assert pending_while_healthy  # health was answered while the write still hung
     assert route.status_code == 503

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from api.serve import listening_socket
+from tests.conftest import run_on_a_fresh_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 #: generous bounds: the suite runs on two busy cores
@@ -143,7 +144,7 @@ def test_connections_accepted_on_a_worker_socket_have_tcp_nodelay(proto: int,
         server.close()
         await server.wait_closed()
 
-    asyncio.run(accept_one())
+    run_on_a_fresh_loop(accept_one())
     assert len(seen) == 1
     assert bool(seen[0]) is nodelay
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert, select
 
 from rules.service import DecisionBatch, LoopDecisionLog, open_decision_log
 from rules.tables import decision_days, decisions
+from tests.conftest import run_on_a_fresh_loop
 from tests.integration.test_decision_writer import raw_columns, row, stored
 
 
@@ -35,7 +36,7 @@ def outcomes(db: Engine, rows: list[dict[str, Any]], *, between: Any = None
             return first + [r if isinstance(r, BaseException) else None for r in results]
         finally:
             await log.aclose()
-    return asyncio.run(scenario())
+    return run_on_a_fresh_loop(scenario())
 
 
 def test_the_server_writes_decisions_on_the_loop_on_postgresql_and_by_a_thread_on_sqlite(

@@ -3,12 +3,10 @@ history, and staff accounts of each kind."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +23,7 @@ from api.db import make_engine
 from api.demo.history import seed
 from api.settings import AppSettings
 from api.staff import create_user
-from tests.conftest import PG_URL, Clock
+from tests.conftest import PG_URL, Clock, run_on_a_fresh_loop
 
 PASSWORD = "qingshui2026"
 #: the clock of tests/conftest.py's ``clock`` fixture, when the demo's history is made
@@ -75,10 +73,7 @@ def _load_demo(database_url: str, clock: Clock) -> None:
             key = create_key(conn, role="admin", name="tests", unit=None, now=clock())
         api.headers["Authorization"] = f"Bearer {key}"
         assert api.put("/v1/bundle", json=demo.district()).status_code == 200
-        # In a thread of its own: where Playwright's sync API ran in this process (the
-        # browser tests), an event loop is still running in this thread.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, seed(app, key, now=clock())).result()
+        run_on_a_fresh_loop(seed(app, key, now=clock()))
         with services.db.begin() as conn:
             for login, (name, role, unit) in STAFF.items():
                 create_user(conn, login=login, name=name, role=role, unit=unit,
