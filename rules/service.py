@@ -601,28 +601,23 @@ def record_decisions(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 class DecisionBatch:
-    """Group commit off the event loop: decisions submitted while a write is under way are
-    written together in the next one, by a thread of its own; each caller is answered after
-    the commit that holds its decision.
+    """Group commit off the event loop, for SQLite (whose driver blocks): decisions submitted
+    while a write is under way are written together in the next one, by a thread of its own;
+    each caller is answered after the commit that holds its decision. (PostgreSQL's is
+    :class:`LoopDecisionLog`.)
 
     The loop never waits on the database. (It used to write on the loop, one more loop turn
     after the first submission: with the database frozen for 8 s, even /v1/health took
     7.9 s.) Under load the batches grow by themselves, as long as the previous write takes.
     """
 
-    def __init__(self, db: DbEngine, *, max_batch: int = 500, writers: int | None = None
-                 ) -> None:
-        # PostgreSQL commits batches side by side (its own group commit): while one batch
-        # waits for its flush, the next is written on another connection. SQLite has one
-        # writer at a time.
-        count = writers if writers is not None else (
-            2 if db.dialect.name == "postgresql" else 1)
-        self._writers = [DecisionWriter(db) for _ in range(count)]
+    def __init__(self, db: DbEngine, *, max_batch: int = 500) -> None:
+        self._writer = DecisionWriter(db)
         self._max_batch = max_batch
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._ready = threading.Condition()
         self._closed = False
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
 
     def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
         """Queue ``row``; the future is settled on the caller's loop once it is committed
@@ -631,17 +626,15 @@ class DecisionBatch:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the decision log is closed")
-            if not self._threads:
-                self._threads = [threading.Thread(target=self._run, args=(writer,),
-                                                  daemon=True, name=f"quanze-decision-writer-{n}")
-                                 for n, writer in enumerate(self._writers)]
-                for thread in self._threads:
-                    thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="quanze-decision-writer")
+                self._thread.start()
             self._pending.append((row, future))
             self._ready.notify()
         return future
 
-    def _run(self, writer: DecisionWriter) -> None:
+    def _run(self) -> None:
         while True:
             with self._ready:
                 while not self._pending and not self._closed:
@@ -650,7 +643,7 @@ class DecisionBatch:
                     return
                 batch = self._pending[:self._max_batch]
                 del self._pending[:self._max_batch]
-            errors = writer.write([row for row, _ in batch])
+            errors = self._writer.write([row for row, _ in batch])
             settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None],
                                                                 Exception | None]]] = {}
             for (_, future), error in zip(batch, errors, strict=True):
@@ -668,11 +661,10 @@ class DecisionBatch:
         with self._ready:
             self._closed = True
             self._ready.notify_all()
-            threads = list(self._threads)
-        for thread in threads:
+            thread = self._thread
+        if thread is not None:
             thread.join()
-        for writer in self._writers:
-            writer.close()
+        self._writer.close()
 
 
 class LoopDecisionLog:
