@@ -669,29 +669,34 @@ class DecisionBatch:
 
 class LoopDecisionLog:
     """PostgreSQL's group commit, on the event loop: decisions submitted while a write is
-    under way are written together by the next one, over psycopg's asyncio connections (up
-    to ``connections`` writes at once: PostgreSQL flushes them side by side); each caller is
-    answered after the commit that holds its decision.
+    under way are written together by the next one, over one psycopg asyncio connection;
+    each caller is answered after the commit that holds its decision.
+
+    One connection, so one write at a time: the batches grow while a write is under way, and
+    the server sends fewer, larger ones. (Two connections writing side by side made batches
+    half the size, and each round trip costs the server the same CPU however many rows it
+    carries: route throughput was 0.47 of the no-op's against 0.56 with one, measured in one
+    run of ``benchmarks/bench_http.py``.)
 
     A batch is one statement in autocommit (:attr:`DecisionRows.batch`: the rows and their
     daily counts), so one answer from the server. No thread is involved: a writer thread
     had to win the GIL back from the busy loop after each of the driver's socket calls (14
     times a batch in pipeline mode, 3 in autocommit: ``benchmarks/bench_gil.py``), and every
     caller waited for those turns. The loop never waits on the database either: a frozen
-    server leaves the writes pending, and callers give up on their own timeout (a 503).
+    server leaves the write pending, and callers give up on their own timeout (a 503).
 
-    A failed batch is written once more row by row, so one bad row fails alone; a connection
-    is dropped after any error and made anew for the next write."""
+    A failed batch is written once more row by row, so one bad row fails alone; the
+    connection is dropped after any error and made anew for the next write."""
 
-    def __init__(self, db: DbEngine, *, max_batch: int = 500, connections: int = 2) -> None:
+    def __init__(self, db: DbEngine, *, max_batch: int = 500) -> None:
         self._rows = DecisionRows(db)
         cargs, cparams = db.dialect.create_connect_args(db.url)
         self._connect = functools.partial(psycopg.AsyncConnection.connect, *cargs,
                                           autocommit=True, **cparams)
         self._max_batch = max_batch
-        self._idle = [_Slot() for _ in range(connections)]
+        self._connection: psycopg.AsyncConnection[Any] | None = None  # made on first use
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writes: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
     def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
@@ -701,67 +706,57 @@ class LoopDecisionLog:
             raise RuntimeError("the decision log is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
-        if self._idle:
-            write = asyncio.create_task(self._drain(self._idle.pop()))
-            self._writes.add(write)
-            write.add_done_callback(self._writes.discard)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
         return future
 
-    async def _drain(self, slot: _Slot) -> None:
+    async def _drain(self) -> None:
         try:
             while self._pending:
                 batch = self._pending[:self._max_batch]
                 del self._pending[:self._max_batch]
-                errors = await self._write(slot, [row for row, _ in batch])
+                errors = await self._write([row for row, _ in batch])
                 _settle([(future, error)
                          for (_, future), error in zip(batch, errors, strict=True)])
         except asyncio.CancelledError:  # its loop is closing: the write is abandoned
-            await slot.drop()
+            await self._drop()
             raise
         finally:
-            self._idle.append(slot)
+            self._writer = None
 
-    async def _write(self, slot: _Slot, rows: list[dict[str, Any]]) -> list[Exception | None]:
+    async def _write(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         try:
-            await self._execute(slot, self._rows.document(rows))
+            await self._execute(self._rows.document(rows))
             return [None] * len(rows)
         except Exception:  # a bad row, or a lost connection: each row once more, alone
-            await slot.drop()
+            await self._drop()
         errors: list[Exception | None] = []
         for row in rows:
             try:
-                await self._execute(slot, self._rows.document([row]))
+                await self._execute(self._rows.document([row]))
                 errors.append(None)
             except Exception as exc:
-                await slot.drop()
+                await self._drop()
                 errors.append(self._rows.translated(exc))
         return errors
 
-    async def _execute(self, slot: _Slot, document: str) -> None:
-        if slot.connection is None:
-            slot.connection = await self._connect()
-        await slot.connection.execute(self._rows.batch, [document])
+    async def _execute(self, document: str) -> None:
+        if self._connection is None:
+            self._connection = await self._connect()
+        await self._connection.execute(self._rows.batch, [document])
 
-    async def aclose(self) -> None:
-        """Write what is queued, then close the connections."""
-        self._closed = True
-        while self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
-        for slot in self._idle:
-            await slot.drop()
-
-
-@dataclass
-class _Slot:
-    """One of :class:`LoopDecisionLog`'s connections (made on first use)."""
-
-    connection: psycopg.AsyncConnection[Any] | None = None
-
-    async def drop(self) -> None:
-        connection, self.connection = self.connection, None
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
+
+    async def aclose(self) -> None:
+        """Write what is queued, then close the connection."""
+        self._closed = True
+        while self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._drop()
 
 
 #: what the server stores its routing decisions with

@@ -73,14 +73,39 @@ def test_a_lost_connection_is_replaced_and_the_decision_still_stored(db: Engine)
     if db.dialect.name != "postgresql":
         pytest.skip("the thread's writer has its own test (test_decision_writer)")
 
-    async def lose_connections(log: LoopDecisionLog) -> None:
-        for slot in log._idle:  # as if the server had gone away
-            if slot.connection is not None:
-                await slot.connection.close()
+    async def lose_connection(log: LoopDecisionLog) -> None:
+        assert log._connection is not None  # the first decision was written on it
+        await log._connection.close()  # as if the server had gone away
 
-    assert outcomes(db, [row("dec-1"), row("dec-2")], between=lose_connections) == [None] * 2
+    assert outcomes(db, [row("dec-1"), row("dec-2")], between=lose_connection) == [None] * 2
     assert stored(db, "dec-2")["lead"] == "JD-HP"
 
 
 async def _nothing(log: Any) -> None:
     return None
+
+
+def test_decisions_submitted_while_a_write_is_under_way_go_together_in_the_next(
+        db: Engine) -> None:
+    log = open_decision_log(db)
+    if not isinstance(log, LoopDecisionLog):
+        pytest.skip("the thread's batches have their own test (test_decision_writer)")
+    batches: list[int] = []
+    write = log._write
+
+    async def counted(rows: list[dict[str, Any]]) -> list[Exception | None]:
+        batches.append(len(rows))
+        return await write(rows)
+
+    async def scenario() -> None:
+        log._write = counted  # type: ignore[method-assign]
+        try:
+            first = log.submit(row("dec-1"))
+            await asyncio.sleep(0)  # the write of dec-1 is under way
+            await asyncio.gather(first, *(log.submit(row(f"dec-{n}")) for n in (2, 3, 4)))
+        finally:
+            await log.aclose()
+
+    run_on_a_fresh_loop(scenario())
+    assert batches == [1, 3]
+    assert all(stored(db, f"dec-{n}") for n in (1, 2, 3, 4))
