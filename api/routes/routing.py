@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import weakref
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -130,21 +132,53 @@ async def route(request: Request) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
+class Deadlines:
+    """Fails each future still pending ``timeout`` seconds after it was added, with
+    TimeoutError: one timer for all of them, armed for the oldest. The log's futures are
+    settled on this loop and nothing needs cancelling (the log skips a future its caller
+    gave up on), so failing the future is all it takes. A timer per request (call_later, and
+    before it wait_for's waiter future and callbacks) was 4-5 % of the server's time under
+    load (profiled under ``benchmarks/bench_http.py``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        # deadlines in the order they were added: one timeout, so also in time order
+        self._queue: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, future: asyncio.Future[None]) -> None:
+        self._queue.append((self._loop.time() + self._timeout, future))
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._queue[0][0], self._expire)
+
+    def _expire(self) -> None:
+        now = self._loop.time()
+        queue = self._queue
+        while queue and (queue[0][1].done() or queue[0][0] <= now):
+            _, future = queue.popleft()
+            if not future.done():
+                future.set_exception(TimeoutError())
+        self._timer = self._loop.call_at(queue[0][0], self._expire) if queue else None
+
+
+#: each loop's deadlines, by timeout (an app's write timeout is one setting; tests run apps
+#: with other settings, and loops of their own)
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, Deadlines]] = \
+    weakref.WeakKeyDictionary()
+
+
 async def _within(stored: asyncio.Future[None], timeout: float) -> None:
-    """Wait for ``stored`` at most ``timeout`` seconds, else raise TimeoutError. The log's
-    futures are settled on this loop and nothing needs cancelling (the log skips a future
-    its caller gave up on), so a timer that fails the future is all it takes; wait_for's
-    waiter future and callbacks were 5 % of the server's time under load (profiled)."""
-    timer = asyncio.get_running_loop().call_later(timeout, _expire, stored)
-    try:
-        await stored
-    finally:
-        timer.cancel()
-
-
-def _expire(stored: asyncio.Future[None]) -> None:
-    if not stored.done():
-        stored.set_exception(TimeoutError())
+    """Wait for ``stored`` at most ``timeout`` seconds, else raise TimeoutError."""
+    loop = asyncio.get_running_loop()
+    by_timeout = _DEADLINES.get(loop)
+    if by_timeout is None:
+        by_timeout = _DEADLINES[loop] = {}
+    deadlines = by_timeout.get(timeout)
+    if deadlines is None:
+        deadlines = by_timeout[timeout] = Deadlines(loop, timeout)
+    deadlines.add(stored)
+    await stored
 
 
 router.add_api_route(
