@@ -18,7 +18,7 @@ from api.settings import AppSettings
 from api.staff import SESSION_COOKIE, Staff, session_staff
 from arbitration import audit
 from jurisdiction.errors import Unavailable
-from rules.service import DecisionLog, Router
+from rules.service import DecisionLog, Router, WriteDeadlines
 from rules.store import ChangeReport, Matrix
 
 T = TypeVar("T")
@@ -45,6 +45,8 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
     #: group commit of routing decisions (None: each is stored in its own transaction)
     decision_log: DecisionLog | None = None
+    #: how long a route waits for its decision's commit (``settings.write_timeout``)
+    write_deadlines: WriteDeadlines = field(init=False)
     #: called for each decision before it is stored (arbitration opens disputes here)
     on_decision: Callable[..., dict[str, Any]] | None = None
     #: called inside each matrix write's transaction (the audit log registers here)
@@ -56,6 +58,9 @@ class Services:
     #: SQLite takes one writer at a time and makes the others sleep-and-retry; queueing the
     #: decision writes here instead keeps latency flat under concurrent routing
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.write_deadlines = WriteDeadlines(self.settings.write_timeout)
 
 
 async def get_services(request: Request) -> Services:

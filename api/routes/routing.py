@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
-import weakref
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -121,7 +118,7 @@ async def route(request: Request) -> Response:
         return JSONResponse(documents[0])
     row = decision_row(document, ticket, request_json, actor=caller.actor, now=now)
     try:
-        await _within(log.submit(row), services.settings.write_timeout)
+        await services.write_deadlines.wait(log.submit(row))
     except TimeoutError:
         # Not acknowledged, so nothing is lost: the client retries (the row may still land).
         raise Unavailable("the decision could not be stored in time; retry shortly",
@@ -130,55 +127,6 @@ async def route(request: Request) -> Response:
     # The document is built by quanze and shaped as DecisionOut (tested); returning it as
     # ready bytes skips FastAPI's re-validation and the standard library's slower encoder.
     return Response(orjson.dumps(document), media_type="application/json")
-
-
-class Deadlines:
-    """Fails each future still pending ``timeout`` seconds after it was added, with
-    TimeoutError: one timer for all of them, armed for the oldest. The log's futures are
-    settled on this loop and nothing needs cancelling (the log skips a future its caller
-    gave up on), so failing the future is all it takes. A timer per request (call_later, and
-    before it wait_for's waiter future and callbacks) was 4-5 % of the server's time under
-    load (profiled under ``benchmarks/bench_http.py``)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
-        self._loop = loop
-        self._timeout = timeout
-        # deadlines in the order they were added: one timeout, so also in time order
-        self._queue: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, future: asyncio.Future[None]) -> None:
-        self._queue.append((self._loop.time() + self._timeout, future))
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._queue[0][0], self._expire)
-
-    def _expire(self) -> None:
-        now = self._loop.time()
-        queue = self._queue
-        while queue and (queue[0][1].done() or queue[0][0] <= now):
-            _, future = queue.popleft()
-            if not future.done():
-                future.set_exception(TimeoutError())
-        self._timer = self._loop.call_at(queue[0][0], self._expire) if queue else None
-
-
-#: each loop's deadlines, by timeout (an app's write timeout is one setting; tests run apps
-#: with other settings, and loops of their own)
-_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, Deadlines]] = \
-    weakref.WeakKeyDictionary()
-
-
-async def _within(stored: asyncio.Future[None], timeout: float) -> None:
-    """Wait for ``stored`` at most ``timeout`` seconds, else raise TimeoutError."""
-    loop = asyncio.get_running_loop()
-    by_timeout = _DEADLINES.get(loop)
-    if by_timeout is None:
-        by_timeout = _DEADLINES[loop] = {}
-    deadlines = by_timeout.get(timeout)
-    if deadlines is None:
-        deadlines = by_timeout[timeout] = Deadlines(loop, timeout)
-    deadlines.add(stored)
-    await stored
 
 
 router.add_api_route(
