@@ -794,18 +794,19 @@ class WriteDeadlines:
             self._loop, self._queue, self._timer = loop, collections.deque(), None
         self._queue.append((loop.time() + self._timeout, stored))
         if self._timer is None:
-            self._timer = loop.call_at(self._queue[0][0], self._expire)
+            self._timer = loop.call_at(self._queue[0][0], self._expire, loop)
         await stored
 
-    def _expire(self) -> None:
-        assert self._loop is not None  # armed by wait()
-        now = self._loop.time()
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:  # armed on a loop the app has left since
+            return
+        now = loop.time()
         queue = self._queue
         while queue and (queue[0][1].done() or queue[0][0] <= now):
             _, future = queue.popleft()
             if not future.done():
                 future.set_exception(TimeoutError())
-        self._timer = self._loop.call_at(queue[0][0], self._expire) if queue else None
+        self._timer = loop.call_at(queue[0][0], self._expire, loop) if queue else None
 
 
 def _settle(results: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
